@@ -1,0 +1,141 @@
+package chanmq
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// testPrefix starts the name of every queue the tests create, so that a
+// run can sweep what a crashed run left behind (queues outlive processes,
+// and queues_max is shared by the whole machine).
+const testPrefix = "/chanmq-test-"
+
+// newTestQueue creates a uniquely named small queue (4 messages of 128
+// bytes unless opts say otherwise), closed and unlinked when t ends.
+func newTestQueue(t testing.TB, opts ...Option) *Queue {
+	t.Helper()
+	all := append([]Option{MaxMessages(4), MessageSize(128)}, opts...)
+	q, err := CreateTemp(testPrefix, all...)
+	if err != nil {
+		t.Fatalf("CreateTemp: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = q.Close()
+		_ = Unlink(q.Name())
+	})
+	return q
+}
+
+// childEnv names the role a re-executed test binary plays.
+const childEnv = "CHANMQ_TEST_CHILD"
+
+var (
+	childMu    sync.Mutex
+	childRoles = map[string]func() int{}
+)
+
+// registerChild makes role runnable in a re-executed test binary (see
+// startChild). Call it from an init function; fn returns the exit code and
+// reads its parameters from the environment.
+func registerChild(role string, fn func() int) {
+	childMu.Lock()
+	defer childMu.Unlock()
+	if _, dup := childRoles[role]; dup {
+		panic("chanmq test: child role registered twice: " + role)
+	}
+	childRoles[role] = fn
+}
+
+func runChild(role string) int {
+	childMu.Lock()
+	fn := childRoles[role]
+	childMu.Unlock()
+	if fn == nil {
+		fmt.Fprintf(os.Stderr, "unknown child role %q\n", role)
+		return 2
+	}
+	return fn()
+}
+
+// childCommand returns a command that re-executes this test binary as the
+// child role, with env ("KEY=value") added. Its stdout and stderr are
+// collected in the returned buffers.
+func childCommand(t testing.TB, role string, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), childEnv+"="+role), env...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	return cmd, &stdout, &stderr
+}
+
+// runChildRole runs the child role to completion and fails t if it fails.
+// It returns the child's stdout.
+func runChildRole(t testing.TB, role string, env ...string) string {
+	t.Helper()
+	cmd, stdout, stderr := childCommand(t, role, env...)
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("child %s: %v\nstdout:\n%s\nstderr:\n%s", role, err, stdout, stderr)
+	}
+	return stdout.String()
+}
+
+// sweepTestQueues removes queues named with testPrefix that are older than
+// a quarter of an hour (left by crashed runs; a live run's queues are
+// younger). It lists them through /dev/mqueue, or through an mqueue
+// filesystem mounted on a temporary directory, and does nothing when
+// neither is allowed.
+func sweepTestQueues() {
+	dir, cleanup, ok := mqueueDir()
+	if !ok {
+		return
+	}
+	defer cleanup()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	prefix := strings.TrimPrefix(testPrefix, "/")
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 15*time.Minute {
+			_ = Unlink("/" + e.Name())
+		}
+	}
+}
+
+// mqueueDir returns a directory where the mqueue filesystem of this IPC
+// namespace is mounted, and a cleanup to call when done with it.
+func mqueueDir() (dir string, cleanup func(), ok bool) {
+	if mounts, err := os.ReadFile("/proc/self/mounts"); err == nil {
+		for _, line := range strings.Split(string(mounts), "\n") {
+			f := strings.Fields(line)
+			if len(f) >= 3 && f[2] == "mqueue" {
+				return f[1], func() {}, true
+			}
+		}
+	}
+	tmp, err := os.MkdirTemp("", "chanmq-mqueue-")
+	if err != nil {
+		return "", nil, false
+	}
+	if err := unix.Mount("none", tmp, "mqueue", 0, ""); err != nil {
+		_ = os.Remove(tmp)
+		return "", nil, false
+	}
+	return tmp, func() {
+		_ = unix.Unmount(tmp, 0)
+		_ = os.Remove(filepath.Clean(tmp))
+	}, true
+}
