@@ -77,6 +77,11 @@ func Open(name string, opts ...Option) (*Queue, error) {
 	if err != nil {
 		return nil, opError("open", name, err)
 	}
+	return openWith(name, c)
+}
+
+// openWith opens name as c says; name is valid.
+func openWith(name string, c *config) (*Queue, error) {
 	var attr *mqAttr
 	if c.create && (c.maxMsgs != 0 || c.msgSize != 0) {
 		maxMsgs, msgSize := defaultAttr()
