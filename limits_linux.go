@@ -96,7 +96,10 @@ func explainErrno(op, name string, err error, c *config) error {
 func explainEMFILE(errno unix.Errno, c *config) error {
 	var nofile unix.Rlimit
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &nofile) == nil {
-		if fds, err := os.ReadDir("/proc/self/fd"); err == nil && uint64(len(fds))+1 >= nofile.Cur {
+		// With every descriptor in use, listing them fails with EMFILE
+		// too; and opening an existing queue charges no queue bytes.
+		fds, err := os.ReadDir("/proc/self/fd")
+		if errors.Is(err, unix.EMFILE) || (err == nil && uint64(len(fds))+1 >= nofile.Cur) || c == nil || !c.create {
 			return limitErr(errno, "too many open files: RLIMIT_NOFILE is %d (raise it with `ulimit -n`, or close descriptors)", nofile.Cur)
 		}
 	}
