@@ -24,10 +24,10 @@ import (
 
 const nobodyID = 65534
 
-// copyTestBinary copies the test binary into a fresh 0755 directory, so
+// copyTestBinaryWorldExec copies the test binary into a fresh 0755 directory, so
 // that a child running as another user can execute it (go test builds into
 // a 0700 directory).
-func copyTestBinary(t testing.TB) string {
+func copyTestBinaryWorldExec(t testing.TB) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "chanmq-bin-")
 	if err != nil {
@@ -56,8 +56,8 @@ func copyTestBinary(t testing.TB) string {
 	return path
 }
 
-// childSpec says how to run a child role in another context than ours.
-type childSpec struct {
+// childProcSpec says how to run a child role in another context than ours.
+type childProcSpec struct {
 	uid        int    // run as this uid and gid (0: as we are)
 	bin        string // the binary to run (default os.Args[0])
 	cloneflags uintptr
@@ -66,7 +66,7 @@ type childSpec struct {
 // runChildAs runs role as spec says and returns the JSON lines it printed,
 // decoded. It skips t when the kernel or our privileges cannot start such
 // a child.
-func runChildAs(t *testing.T, spec childSpec, role string, env ...string) []childReport {
+func runChildAs(t *testing.T, spec childProcSpec, role string, env ...string) []childReport {
 	t.Helper()
 	cmd, stdout, stderr := childCommand(t, role, env...)
 	if spec.bin != "" {
@@ -108,23 +108,23 @@ type childReport struct {
 }
 
 // report prints r as a JSON line on stdout (in a child).
-func report(r childReport) {
+func printChildReport(r childReport) {
 	b, _ := json.Marshal(r)
 	os.Stdout.Write(append(b, '\n'))
 }
 
-// reportErr prints the outcome of case c with err.
-func reportErr(c string, err error, value int) {
+// printChildErr prints the outcome of case c with err.
+func printChildErr(c string, err error, value int) {
 	r := childReport{Case: c, Value: value}
 	if err != nil {
 		r.Err = err.Error()
 		r.Limit = errors.Is(err, ErrLimit)
 		r.Perm = errors.Is(err, fs.ErrPermission)
 	}
-	report(r)
+	printChildReport(r)
 }
 
-func byCase(reports []childReport) map[string]childReport {
+func reportsByCase(reports []childReport) map[string]childReport {
 	m := map[string]childReport{}
 	for _, r := range reports {
 		m[r.Case] = r
@@ -148,7 +148,7 @@ func childCreateWithUmask() int {
 	if err == nil {
 		err = q.Close()
 	}
-	reportErr("create", err, 0)
+	printChildErr("create", err, 0)
 	return 0
 }
 
@@ -161,15 +161,15 @@ func childOpenAsOtherUser() int {
 		if err == nil {
 			_ = q.Close()
 		}
-		reportErr(c, err, os.Getuid())
+		printChildErr(c, err, os.Getuid())
 	}
 	try("read-write")
 	try("read-only", ReadOnly())
 	try("write-only", WriteOnly())
 	try("create", Create(0o600))
-	_, err := OpenReceiver(canceledContext(), name)
-	reportErr("open-receiver", err, os.Getuid())
-	reportErr("unlink", Unlink(name), os.Getuid())
+	_, err := OpenReceiver(alreadyCanceledContext(), name)
+	printChildErr("open-receiver", err, os.Getuid())
+	printChildErr("unlink", Unlink(name), os.Getuid())
 	return 0
 }
 
@@ -248,7 +248,7 @@ func TestCreateModeIsMaskedByUmask(t *testing.T) {
 			t.Parallel()
 			name := newTestQueue(t).Name() + "-umask"
 			t.Cleanup(func() { _ = Unlink(name) })
-			r := byCase(runChildAs(t, childSpec{}, "sec-create-umask",
+			r := reportsByCase(runChildAs(t, childProcSpec{}, "sec-create-umask",
 				"CHANMQ_T_NAME="+name,
 				"CHANMQ_T_UMASK="+strconv.FormatUint(uint64(c.umask), 8),
 				"CHANMQ_T_PERM="+strconv.FormatUint(uint64(c.perm), 8)))["create"]
@@ -271,8 +271,8 @@ func TestQueueCreated0600IsRefusedToOtherUser(t *testing.T) {
 	if err := q.Send(t.Context(), []byte("secret"), 1); err != nil {
 		t.Fatal(err)
 	}
-	bin := copyTestBinary(t)
-	reports := runChildAs(t, childSpec{uid: nobodyID, bin: bin}, "sec-other-user", "CHANMQ_T_NAME="+q.Name())
+	bin := copyTestBinaryWorldExec(t)
+	reports := runChildAs(t, childProcSpec{uid: nobodyID, bin: bin}, "sec-other-user", "CHANMQ_T_NAME="+q.Name())
 	if len(reports) == 0 {
 		t.Fatal("child reported nothing")
 	}
@@ -306,8 +306,8 @@ func TestQueueCreated0644IsReadOnlyToOtherUser(t *testing.T) {
 	if got, ok := queueModeIfMounted(q.Name()); ok && got != 0o644 {
 		t.Fatalf("mode %#o, want 0644", got)
 	}
-	bin := copyTestBinary(t)
-	m := byCase(runChildAs(t, childSpec{uid: nobodyID, bin: bin}, "sec-other-user", "CHANMQ_T_NAME="+q.Name()))
+	bin := copyTestBinaryWorldExec(t)
+	m := reportsByCase(runChildAs(t, childProcSpec{uid: nobodyID, bin: bin}, "sec-other-user", "CHANMQ_T_NAME="+q.Name()))
 	if r := m["read-only"]; r.Err != "" {
 		t.Errorf("ReadOnly open of a 0644 queue as nobody failed: %s", r.Err)
 	}
@@ -333,8 +333,8 @@ func queueModeIfMounted(name string) (mode fs.FileMode, ok bool) {
 	return info.Mode().Perm(), true
 }
 
-// canceledContext returns a context that is already done.
-func canceledContext() context.Context {
+// alreadyCanceledContext returns a context that is already done.
+func alreadyCanceledContext() context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	return ctx
