@@ -14,7 +14,8 @@ import (
 // which allocates). allocs/op is therefore the named call's own: 0 for
 // Send, ReceiveInto, TrySend and TryReceiveInto, 1 (the message) for
 // Receive and TryReceive. The two-process figures against C are in
-// ./bench (go run ./bench).
+// ./bench (go run ./bench). The pump benchmarks report allocations per
+// message, the pump goroutine included.
 
 // benchSizes are the message sizes the benchmarks run at.
 var benchSizes = []int{16, 256, 8192}
@@ -178,4 +179,72 @@ func BenchmarkPingPongGoroutines(b *testing.B) {
 			}
 		})
 	}
+}
+
+// BenchmarkReceiverPump streams messages through a Receiver: a goroutine
+// Sends, the benchmark takes each message from r.C. allocs/op is per
+// message, pump included (the message Receive allocates).
+func BenchmarkReceiverPump(b *testing.B) {
+	forSizes(b, func(b *testing.B, q *Queue, msg, buf []byte) {
+		ctx, cancel := context.WithCancel(context.Background())
+		r := q.Receiver(ctx)
+		n := b.N
+		sent := make(chan error, 1)
+		b.ResetTimer()
+		go func() {
+			for range n {
+				if err := q.Send(ctx, msg, 0); err != nil {
+					sent <- err
+					return
+				}
+			}
+			sent <- nil
+		}()
+		for range n {
+			if _, ok := <-r.C; !ok {
+				b.Fatalf("receive pump stopped: %v", r.Err())
+			}
+		}
+		b.StopTimer()
+		if err := <-sent; err != nil {
+			b.Fatal(err)
+		}
+		cancel()
+		for range r.C {
+		}
+		if err := r.Err(); err != nil {
+			b.Fatal(err)
+		}
+	})
+}
+
+// BenchmarkSenderPump streams messages through a Sender: the benchmark
+// sends on s.C, a goroutine ReceiveInto's them. allocs/op is per message.
+func BenchmarkSenderPump(b *testing.B) {
+	forSizes(b, func(b *testing.B, q *Queue, msg, buf []byte) {
+		ctx := context.Background()
+		s := q.Sender(ctx)
+		n := b.N
+		got := make(chan error, 1)
+		b.ResetTimer()
+		go func() {
+			for range n {
+				if _, _, err := q.ReceiveInto(ctx, buf); err != nil {
+					got <- err
+					return
+				}
+			}
+			got <- nil
+		}()
+		for range n {
+			s.C <- msg // never modified, so it may be sent again
+		}
+		close(s.C)
+		if err := s.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		if err := <-got; err != nil {
+			b.Fatal(err)
+		}
+	})
 }
