@@ -1,0 +1,5 @@
+//go:build !race
+
+package chanmq
+
+const raceEnabled = false
