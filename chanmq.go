@@ -173,7 +173,7 @@ func (p *recvPump[T]) pump(ctx context.Context) error {
 		data, prio, err := p.q.Receive(ctx)
 		if err != nil {
 			p.keepBuffered(nil)
-			if ordinaryEnd(ctx, err) {
+			if ordinaryEnd(err) {
 				return nil
 			}
 			return opError("receiver", p.q.name, errors.Unwrap(err))
@@ -233,10 +233,11 @@ func (p *recvPump[T]) result() error {
 	}
 }
 
-// ordinaryEnd reports whether err means the pump was asked to stop: its
-// context is done or its Queue closed.
-func ordinaryEnd(ctx context.Context, err error) bool {
-	return errors.Is(err, ErrClosed) || (ctx.Err() != nil && errors.Is(err, ctx.Err()))
+// ordinaryEnd reports whether err, from a Receive with the pump's context,
+// means the pump was asked to stop: its context is done (Receive returns no
+// other context's error) or its Queue closed.
+func ordinaryEnd(err error) bool {
+	return errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // Sender is a send pump: a goroutine that takes messages from C and queues
