@@ -208,12 +208,19 @@ func (w *waiter) waitBlocking(ctx context.Context) (int, uint, error) {
 }
 
 // ctxDoneError returns ctx's error if ctx is done or its deadline has passed
-// (a file deadline can fire a moment before ctx's own timer), else nil.
+// (a file deadline can fire a moment before ctx's own timer; then it waits
+// for that timer), else nil.
 func ctxDoneError(ctx context.Context) error {
 	if ctx.Err() != nil {
 		return ctxError(ctx)
 	}
 	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// The file deadline (or a fallback timeout) can fire a moment
+		// before ctx's own timer. That timer is due: wait for it, so that
+		// the error returned matches ctx.Err() when the caller looks.
+		if done := ctx.Done(); done != nil {
+			<-done
+		}
 		return ctxError(ctx)
 	}
 	return nil
