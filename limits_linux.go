@@ -70,6 +70,10 @@ func explainErrno(op, name string, err error, c *config) error {
 	case unix.EEXIST:
 		return explain(errno, "queue already exists (drop Exclusive to open it, or Unlink it first)")
 	case unix.EACCES, unix.EPERM:
+		if op == "unlink" {
+			// The queue directory is sticky, like /tmp: mode bits do not matter.
+			return explain(errno, "permission denied: only the queue's owner (or root) may unlink it (see `ls -l /dev/mqueue`; ask its owner)")
+		}
 		return explain(errno, "permission denied: the queue's mode or owner does not let this user open it this way (see `ls -l /dev/mqueue`; ask its owner, or open ReadOnly/WriteOnly if that is all you need)")
 	case unix.ENOSPC:
 		return limitErr(errno, "too many queues on this system: fs.mqueue.queues_max is %d (raise it with `sysctl -w fs.mqueue.queues_max=N` as root, or Unlink unused queues)", readLimit("queues_max"))
