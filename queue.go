@@ -138,6 +138,9 @@ func CreateTemp(prefix string, opts ...Option) (*Queue, error) {
 // descriptor and any other duplicate share. If f is not a message queue,
 // NewQueue fails and says so.
 func NewQueue(f *os.File) (*Queue, error) {
+	if f == nil {
+		return nil, opError("adopt", "", fmt.Errorf("nil *os.File: %w", os.ErrInvalid))
+	}
 	name := f.Name()
 	rc, err := f.SyscallConn()
 	if err != nil {
