@@ -613,8 +613,8 @@ func roleIdle(out io.Writer, nq, per int, idle time.Duration) error {
 	return nil
 }
 
-// roleMemory reports RSS before and after pairs Send+Receive pairs (the
-// allocating Receive, so the garbage collector's steady state shows).
+// roleMemory reports RSS before and after pairs Send+Receive pairs, with
+// the allocating Receive and a cancellable context.
 func roleMemory(out io.Writer, pairs int) error {
 	q, err := chanmq.CreateTemp(queuePrefix, chanmq.MaxMessages(10), chanmq.MessageSize(256))
 	if err != nil {
@@ -639,7 +639,10 @@ func roleMemory(out io.Writer, pairs int) error {
 		}
 		return nil
 	}
-	if err := loop(10000); err != nil { // warm up
+	// Warm up until the heap has gone through a few collections (the
+	// garbage collector's first target is 4 MiB): RSS then shows growth per
+	// message, not the heap reaching its steady size.
+	if err := loop(max(100000, pairs/10)); err != nil {
 		return err
 	}
 	_, rss0 := procStatus()
