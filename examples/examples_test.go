@@ -1,0 +1,262 @@
+//go:build linux
+
+// Package examples_test runs the example programs as a user would: built
+// once, started as separate processes, stopped with signals, and judged by
+// their output and exit status.
+package examples_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chanmq/chanmq"
+	"go.uber.org/goleak"
+)
+
+// binDir holds the examples built by TestMain.
+var binDir string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "chanmq-examples-test-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binDir = dir
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./receiver", "./sender", "./demo", "./workers")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the examples: %v\n", err)
+		os.RemoveAll(dir)
+		os.Exit(1)
+	}
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
+}
+
+// queueName returns a fresh queue name with the prefix every test queue
+// of this repository has, removed when t ends.
+func queueName(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("/chanmq-test-ex-%016x", rand.Uint64())
+	t.Cleanup(func() { _ = chanmq.Unlink(name) })
+	return name
+}
+
+// command returns an example's command, killed if it outlives t.
+func command(t *testing.T, example string, args ...string) *exec.Cmd {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return exec.CommandContext(ctx, filepath.Join(binDir, example), args...)
+}
+
+// run runs an example to the end and returns its stdout; it fails t if
+// the example fails.
+func run(t *testing.T, example string, args ...string) string {
+	t.Helper()
+	cmd := command(t, example, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("%s %q: %v\nstdout:\n%s\nstderr:\n%s", example, args, err, &stdout, &stderr)
+	}
+	return stdout.String()
+}
+
+// start starts an example and returns a reader of its stdout.
+func start(t *testing.T, example string, args ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
+	t.Helper()
+	cmd := command(t, example, args...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd, bufio.NewReader(out), &stderr
+}
+
+// readUntil reads lines until one contains want, and returns them all.
+func readUntil(t *testing.T, r *bufio.Reader, want string) string {
+	t.Helper()
+	var got strings.Builder
+	for {
+		line, err := r.ReadString('\n')
+		got.WriteString(line)
+		if strings.Contains(line, want) {
+			return got.String()
+		}
+		if err != nil {
+			t.Fatalf("output ended (%v) without %q:\n%s", err, want, got.String())
+		}
+	}
+}
+
+func TestSenderToReceiver(t *testing.T) {
+	t.Parallel()
+	queue := queueName(t)
+	rcv, rcvOut, rcvErr := start(t, "receiver", "-queue", queue, "-n", "3")
+	readUntil(t, rcvOut, "waiting for messages") // it created the queue
+
+	sent := run(t, "sender", "-queue", queue, "-n", "3", "-interval", "10ms")
+	rest, _ := io.ReadAll(rcvOut)
+	if err := rcv.Wait(); err != nil {
+		t.Fatalf("receiver: %v, stderr %q", err, rcvErr)
+	}
+	got := regexp.MustCompile(`receiver: got "message (\d) from pid \d+"`).FindAllStringSubmatch(string(rest), -1)
+	if len(got) != 3 || got[0][1] != "1" || got[1][1] != "2" || got[2][1] != "3" {
+		t.Errorf("receiver printed:\n%s", rest)
+	}
+	if !strings.Contains(string(rest), "receiver: done after 3 message(s)") {
+		t.Errorf("receiver did not say it was done:\n%s", rest)
+	}
+	if strings.Count(sent, "sender: sent ") != 3 || !strings.Contains(sent, "sender: done: 3 message(s) queued") {
+		t.Errorf("sender printed:\n%s", sent)
+	}
+}
+
+// TestReceiverCtrlC stops a waiting receiver with SIGINT: exit 0, and the
+// queue it created stays, with mode 0600.
+func TestReceiverCtrlC(t *testing.T) {
+	t.Parallel()
+	queue := queueName(t)
+	rcv, out, stderr := start(t, "receiver", "-queue", queue)
+	readUntil(t, out, "waiting for messages")
+	if err := rcv.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(out)
+	if err := rcv.Wait(); err != nil {
+		t.Fatalf("receiver after SIGINT: %v, stderr %q", err, stderr)
+	}
+	if !strings.Contains(string(rest), "done after 0 message(s)") {
+		t.Errorf("receiver printed %q after SIGINT", rest)
+	}
+	q, err := chanmq.Open(queue, chanmq.ReadOnly())
+	if err != nil {
+		t.Fatalf("the receiver's queue: %v", err)
+	}
+	q.Close()
+}
+
+// TestReceiverLeavesTheRest checks that a receiver that stops after -n
+// messages leaves the others in the queue, including one its pump had
+// already taken.
+func TestReceiverLeavesTheRest(t *testing.T) {
+	t.Parallel()
+	queue := queueName(t)
+	q, err := chanmq.Open(queue, chanmq.Create(0o600), chanmq.MaxMessages(4), chanmq.MessageSize(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	for _, m := range []string{"a", "b", "c"} {
+		if err := q.Send(context.Background(), []byte(m), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := run(t, "receiver", "-queue", queue, "-n", "1")
+	if !strings.Contains(out, `got "a"`) || strings.Contains(out, `got "b"`) {
+		t.Errorf("receiver -n 1 printed:\n%s", out)
+	}
+	var left []string
+	for {
+		m, _, err := q.TryReceive()
+		if errors.Is(err, chanmq.ErrEmpty) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		left = append(left, string(m))
+	}
+	slices.Sort(left) // a message put back goes to the back of the queue
+	if !slices.Equal(left, []string{"b", "c"}) {
+		t.Errorf("left in the queue: %q, want b and c", left)
+	}
+}
+
+// TestSenderCtrlCReportsUnsent interrupts a sender blocked on a full queue:
+// it exits 0 and names the message it could not queue.
+func TestSenderCtrlCReportsUnsent(t *testing.T) {
+	t.Parallel()
+	queue := queueName(t)
+	q, err := chanmq.Open(queue, chanmq.Create(0o600), chanmq.MaxMessages(1), chanmq.MessageSize(64))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if err := q.Send(context.Background(), []byte("filler"), 0); err != nil {
+		t.Fatal(err)
+	}
+	snd, out, stderr := start(t, "sender", "-queue", queue, "-n", "3", "-interval", "1ms")
+	// The pump took message 1 and waits for room; the sender waits to
+	// hand it message 2.
+	readUntil(t, out, `sent "message 1`)
+	if err := snd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(out)
+	if err := snd.Wait(); err != nil {
+		t.Fatalf("sender after SIGINT: %v, stderr %q", err, stderr)
+	}
+	if !strings.Contains(string(rest), `not queued: "message 1`) || !strings.Contains(string(rest), "done: 0 message(s) queued") {
+		t.Errorf("sender printed after SIGINT:\n%s", rest)
+	}
+	if n := q.Len(); n != 1 {
+		t.Errorf("queue holds %d messages, want the filler only", n)
+	}
+}
+
+func TestDemo(t *testing.T) {
+	t.Parallel()
+	out := run(t, "demo", "-n", "3", "-interval", "10ms")
+	if got := strings.Count(out, "receiver: got "); got != 3 {
+		t.Errorf("receiver got %d messages, want 3:\n%s", got, out)
+	}
+	m := regexp.MustCompile(`removed (/chanmq-demo-\d+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("demo did not finish:\n%s", out)
+	}
+	if err := chanmq.Unlink(m[1]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("demo queue %s left behind (unlink: %v)", m[1], err)
+	}
+}
+
+func TestWorkers(t *testing.T) {
+	t.Parallel()
+	out := run(t, "workers", "-workers", "3", "-jobs", "25", "-work", "1ms")
+	for i := 1; i <= 25; i++ {
+		if want := fmt.Sprintf("job %d: %d\n", i, i*i); !strings.Contains(out, want) {
+			t.Errorf("missing %q", want)
+		}
+	}
+	if !regexp.MustCompile(`all 25 results in; pid \d+ did \d+`).MatchString(out) {
+		t.Errorf("no summary:\n%s", out)
+	}
+	// Both queues are removed.
+	for _, name := range regexp.MustCompile(`/chanmq-workers-\w+-[0-9a-f]+`).FindAllString(out, -1) {
+		if err := chanmq.Unlink(name); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("queue %s left behind (unlink: %v)", name, err)
+		}
+	}
+}
