@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -188,10 +187,6 @@ func cpChildReceiveChecksum() int {
 func cpStart(t *testing.T, cmd *exec.Cmd) (wait func() error) {
 	t.Helper()
 	if err := cmd.Start(); err != nil {
-		if errors.Is(err, unix.ENOEXEC) {
-			// Seen for GOARCH=386 on a kernel without 32-bit emulation.
-			t.Skipf("this kernel cannot exec the test binary (%s/%s) as a child: %v", runtime.GOOS, runtime.GOARCH, err)
-		}
 		t.Fatalf("starting child: %v", err)
 	}
 	done := make(chan error, 1)
@@ -211,17 +206,6 @@ func cpStart(t *testing.T, cmd *exec.Cmd) (wait func() error) {
 		}
 		return result
 	}
-}
-
-// cpRunChild runs a child role to completion, like runChildRole, but skips t
-// when the kernel cannot exec the test binary. It returns the child's stdout.
-func cpRunChild(t *testing.T, role string, env ...string) string {
-	t.Helper()
-	cmd, stdout, stderr := childCommand(t, role, env...)
-	if err := cpStart(t, cmd)(); err != nil {
-		t.Fatalf("child %s: %v\nstdout:\n%s\nstderr:\n%s", role, err, stdout, stderr)
-	}
-	return stdout.String()
 }
 
 func TestChildSendsParentReceivesAcrossProcesses(t *testing.T) {
@@ -489,7 +473,7 @@ func TestQueueDescriptorIsNotInheritedAcrossExec(t *testing.T) {
 				t.Fatalf("F_GETFD on %d = %#x %v, want FD_CLOEXEC", fd, flags, err)
 			}
 			// In an exec'd child it is not: closed, or reused for something else.
-			out := cpRunChild(t, "queue-check-fd", cpEnvFD+"="+strconv.Itoa(fd))
+			out := runChildRole(t, "queue-check-fd", cpEnvFD+"="+strconv.Itoa(fd))
 			if out != "closed\n" && (!strings.HasPrefix(out, "open ") || strings.TrimSpace(strings.TrimPrefix(out, "open ")) == q.Name()) {
 				t.Fatalf("child's descriptor %d: %q; the queue leaked across exec", fd, out)
 			}
@@ -543,7 +527,7 @@ func cpChildRlimitMsgqueue() int {
 func TestQueueOverRLIMITMSGQUEUEIsErrLimitNamingUlimit(t *testing.T) {
 	t.Parallel()
 	name := qtUniqueName(t)
-	out := cpRunChild(t, "queue-rlimit-msgqueue", cpEnvQueue+"="+name)
+	out := runChildRole(t, "queue-rlimit-msgqueue", cpEnvQueue+"="+name)
 	var rep cpRlimitReport
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("child output %q: %v", out, err)
