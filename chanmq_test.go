@@ -1,3 +1,5 @@
+//go:build linux
+
 package chanmq
 
 import (
@@ -458,6 +460,7 @@ func TestAllIteratesUntilCancelWithoutAGoroutine(t *testing.T) {
 	q := newTestQueue(t)
 	sendN(t, q, 3, "it %d")
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	var got []string
 	for msg, err := range q.All(ctx) {
 		if err != nil {

@@ -30,6 +30,7 @@ func ExampleQueue_Receiver() {
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	rx := q.Receiver(ctx)
 	n := 0
 	for msg := range rx.C {
