@@ -112,7 +112,7 @@ func TestSenderKilledMidStreamLosesNoAcknowledgedMessage(t *testing.T) {
 		}
 	}()
 
-	cmd, _, stderr := wrappedChild(t, "fault-stream-sender", "CHANMQ_T_NAME="+q.Name())
+	cmd, _, stderr := childCommand(t, "fault-stream-sender", "CHANMQ_T_NAME="+q.Name())
 	cmd.Stdout = nil
 	acks, err := cmd.StdoutPipe()
 	if err != nil {
@@ -258,7 +258,7 @@ func TestReceiverKilledLeavesUntakenMessagesQueued(t *testing.T) {
 	slices.SortStableFunc(want, func(a, b sent) int { return int(b.prio) - int(a.prio) })
 	const take = 4
 
-	cmd, _, stderr := wrappedChild(t, "fault-taker", "CHANMQ_T_NAME="+q.Name(), "CHANMQ_T_EMPTY="+empty.Name(), "CHANMQ_T_TAKE="+strconv.Itoa(take))
+	cmd, _, stderr := childCommand(t, "fault-taker", "CHANMQ_T_NAME="+q.Name(), "CHANMQ_T_EMPTY="+empty.Name(), "CHANMQ_T_TAKE="+strconv.Itoa(take))
 	cmd.Stdout = nil
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -664,7 +664,7 @@ func TestDescriptorsAreCloseOnExec(t *testing.T) {
 		}
 	}
 
-	cmd, stdout, stderr := wrappedChild(t, "fault-fds", "CHANMQ_T_NAMES="+q.Name())
+	cmd, stdout, stderr := childCommand(t, "fault-fds", "CHANMQ_T_NAMES="+q.Name())
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("child: %v\n%s", err, stderr)
 	}
@@ -673,7 +673,7 @@ func TestDescriptorsAreCloseOnExec(t *testing.T) {
 	}
 
 	// Control: a descriptor passed on purpose is seen, so the check works.
-	cmd, stdout, stderr = wrappedChild(t, "fault-fds", "CHANMQ_T_NAMES="+q.Name())
+	cmd, stdout, stderr = childCommand(t, "fault-fds", "CHANMQ_T_NAMES="+q.Name())
 	cmd.ExtraFiles = []*os.File{f}
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("control child: %v\n%s", err, stderr)

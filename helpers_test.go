@@ -78,13 +78,25 @@ func runChild(role string) int {
 // collected in the returned buffers.
 func childCommand(t testing.TB, role string, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
+	return childCommandFor(t, "", role, env...)
+}
+
+// childCommandFor is childCommand running the test binary at bin (a copy
+// of it, say, that another user may execute); "" means os.Args[0]. The
+// child runs through $CHANMQ_TEST_EXEC when that is set.
+func childCommandFor(t testing.TB, bin, role string, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
 	if why := os.Getenv(noSubprocessEnv); why != "" {
 		t.Skip("cross-process test skipped: " + why)
 	}
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	if bin == "" {
+		bin = os.Args[0]
+	}
+	cmd := exec.Command(bin, "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), childEnv+"="+role), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	wrapExec(t, cmd)
 	return cmd, &stdout, &stderr
 }
 
@@ -148,4 +160,25 @@ func mqueueDir() (dir string, cleanup func(), ok bool) {
 		_ = unix.Unmount(tmp, 0)
 		_ = os.Remove(filepath.Clean(tmp))
 	}, true
+}
+
+// execWrapperEnv names a program that runs the test binary's children, as
+// `go test -exec` runs the binary itself: set it to qemu-aarch64-static to
+// run the cross-process tests of a GOARCH=arm64 binary on a host without
+// binfmt_misc, where the kernel cannot exec the child directly.
+const execWrapperEnv = "CHANMQ_TEST_EXEC"
+
+// wrapExec makes cmd run through $CHANMQ_TEST_EXEC when set.
+func wrapExec(t testing.TB, cmd *exec.Cmd) {
+	t.Helper()
+	w := os.Getenv(execWrapperEnv)
+	if w == "" {
+		return
+	}
+	path, err := exec.LookPath(w)
+	if err != nil {
+		t.Fatalf("%s=%s: %v", execWrapperEnv, w, err)
+	}
+	cmd.Args = append([]string{path, cmd.Path}, cmd.Args[1:]...)
+	cmd.Path = path
 }

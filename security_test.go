@@ -3,14 +3,12 @@
 package chanmq
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -58,35 +56,6 @@ func copyTestBinaryWorldExec(t testing.TB) string {
 	return path
 }
 
-// execWrapperEnv names a program that runs the test binary's children, as
-// `go test -exec` runs the binary itself: set it to qemu-aarch64-static to
-// run the cross-process tests of a GOARCH=arm64 binary on a host without
-// binfmt_misc, where the kernel cannot exec the child directly.
-const execWrapperEnv = "CHANMQ_TEST_EXEC"
-
-// wrappedChild is childCommand run through $CHANMQ_TEST_EXEC when set.
-func wrappedChild(t testing.TB, role string, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	t.Helper()
-	cmd, stdout, stderr := childCommand(t, role, env...)
-	wrapExec(t, cmd)
-	return cmd, stdout, stderr
-}
-
-// wrapExec makes cmd run through $CHANMQ_TEST_EXEC when set. Call it last.
-func wrapExec(t testing.TB, cmd *exec.Cmd) {
-	t.Helper()
-	w := os.Getenv(execWrapperEnv)
-	if w == "" {
-		return
-	}
-	path, err := exec.LookPath(w)
-	if err != nil {
-		t.Fatalf("%s=%s: %v", execWrapperEnv, w, err)
-	}
-	cmd.Args = append([]string{path, cmd.Path}, cmd.Args[1:]...)
-	cmd.Path = path
-}
-
 // childProcSpec says how to run a child role in another context than ours.
 type childProcSpec struct {
 	uid        int    // run as this uid and gid (0: as we are)
@@ -99,11 +68,7 @@ type childProcSpec struct {
 // a child.
 func runChildAs(t *testing.T, spec childProcSpec, role string, env ...string) []childReport {
 	t.Helper()
-	cmd, stdout, stderr := childCommand(t, role, env...)
-	if spec.bin != "" {
-		cmd.Path, cmd.Args[0] = spec.bin, spec.bin
-	}
-	wrapExec(t, cmd)
+	cmd, stdout, stderr := childCommandFor(t, spec.bin, role, env...)
 	cmd.Dir = "/"
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: spec.cloneflags}
 	if spec.uid != 0 {

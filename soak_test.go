@@ -386,7 +386,7 @@ func TestSoakProcessesConserveMessages(t *testing.T) {
 	var cmds []*exec.Cmd
 	var outs, errs []*bytes.Buffer
 	for p := 1; p <= peers; p++ {
-		cmd, stdout, stderr := wrappedChild(t, "soak-peer", "CHANMQ_T_NAME="+q.Name(), "CHANMQ_T_PROC="+strconv.Itoa(p),
+		cmd, stdout, stderr := childCommand(t, "soak-peer", "CHANMQ_T_NAME="+q.Name(), "CHANMQ_T_PROC="+strconv.Itoa(p),
 			"CHANMQ_T_DURATION="+d.String(), "CHANMQ_T_DIR="+dir)
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
