@@ -33,7 +33,11 @@ import (
 // a fault; it then closes C, so `for msg := range r.C` ends. Messages it
 // had taken but not handed out (the one in its hand and those in C's
 // buffer) are kept by the Queue for its next Receive, or put back into the
-// kernel queue by Close: none is lost.
+// kernel queue by Close: none is lost. Putting back needs a queue opened
+// read-write (the default); on a ReadOnly queue Close returns them in an
+// *UndeliveredError instead. A message put back goes behind the messages
+// of its priority that arrived since. To leave a range loop early, cancel
+// the context and call Wait.
 type Receiver struct {
 	// C delivers the messages. It is closed when the pump stops.
 	C <-chan []byte
@@ -45,6 +49,17 @@ type Receiver struct {
 // it returns the fault that stopped the pump.
 func (r *Receiver) Err() error { return r.p.result() }
 
+// Done is closed when the pump has stopped: what it held is then kept by
+// the Queue (or, for OpenReceiver, put back into the kernel queue).
+func (r *Receiver) Done() <-chan struct{} { return r.p.done }
+
+// Wait waits for the pump to stop and returns Err. The pump stops by
+// itself only when its context is done, the Queue is closed, or on a
+// fault, so cancel first: after breaking out of `range r.C`, call cancel
+// and then Wait before the process exits, so that the message in the
+// pump's hand is not lost with the process.
+func (r *Receiver) Wait() error { <-r.p.done; return r.p.err }
+
 // MessageReceiver is Receiver for messages with their priorities.
 type MessageReceiver struct {
 	// C delivers the messages. It is closed when the pump stops.
@@ -54,6 +69,12 @@ type MessageReceiver struct {
 
 // Err is Receiver.Err.
 func (r *MessageReceiver) Err() error { return r.p.result() }
+
+// Done is Receiver.Done.
+func (r *MessageReceiver) Done() <-chan struct{} { return r.p.done }
+
+// Wait is Receiver.Wait.
+func (r *MessageReceiver) Wait() error { <-r.p.done; return r.p.err }
 
 // Receiver starts a receive pump on q; see the type's documentation. Its
 // only options are Buffer (capacity of C, default 0); any other option

@@ -92,6 +92,14 @@ func TestReceiverRangeDeliversInOrderAndEndsOnCancel(t *testing.T) {
 		}
 	}
 	cancel()
+	if err := rx.Wait(); err != nil {
+		t.Errorf("Wait after cancel = %v, want nil", err)
+	}
+	select {
+	case <-rx.Done():
+	default:
+		t.Error("Done not closed after Wait returned")
+	}
 	if rest := waitClosed(t, rx.C); len(rest) != 0 {
 		t.Errorf("after cancel with an empty queue, C delivered %q", rest)
 	}
@@ -358,6 +366,7 @@ func TestMessageSenderUsesEachMessagesPriority(t *testing.T) {
 	tx.C <- Message{Data: []byte("low"), Priority: 1}
 	tx.C <- Message{Data: []byte("high"), Priority: 9}
 	close(tx.C)
+	<-tx.Done()
 	if err := tx.Wait(); err != nil {
 		t.Fatal(err)
 	}
@@ -491,5 +500,34 @@ func TestAllBreakLeavesRemainingMessagesQueued(t *testing.T) {
 	}
 	if n := q.Len(); n != 2 {
 		t.Errorf("Len after break = %d, want 2", n)
+	}
+}
+
+func TestReceiverWaitAfterBreakKeepsMessageInHand(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t)
+	sent := sendN(t, q, 3, "brk %d")
+	ctx, cancel := context.WithCancel(context.Background())
+	rx := q.MessageReceiver(ctx)
+	for m := range rx.C {
+		if string(m.Data) != "brk 0" {
+			t.Fatalf("first message = %q", m.Data)
+		}
+		break // the pump may already hold "brk 1"
+	}
+	cancel()
+	if err := rx.Wait(); err != nil {
+		t.Fatalf("Wait = %v", err)
+	}
+	rest := waitClosed(t, rx.C)
+	for range len(sent) - 1 - len(rest) {
+		m, _, err := q.TryReceive()
+		if err != nil {
+			t.Fatalf("TryReceive: %v", err)
+		}
+		rest = append(rest, Message{Data: m})
+	}
+	if len(rest) != 2 || string(rest[0].Data) != "brk 1" || string(rest[1].Data) != "brk 2" {
+		t.Errorf("after break and Wait, the rest = %v, want brk 1, brk 2", rest)
 	}
 }

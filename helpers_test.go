@@ -73,6 +73,14 @@ func runChild(role string) int {
 	return fn()
 }
 
+// skipWithoutSubprocesses skips t in a run that cannot start processes.
+func skipWithoutSubprocesses(t testing.TB) {
+	t.Helper()
+	if why := os.Getenv(noSubprocessEnv); why != "" {
+		t.Skip("cross-process test skipped: " + why)
+	}
+}
+
 // childCommand returns a command that re-executes this test binary as the
 // child role, with env ("KEY=value") added. Its stdout and stderr are
 // collected in the returned buffers.
@@ -86,9 +94,7 @@ func childCommand(t testing.TB, role string, env ...string) (*exec.Cmd, *bytes.B
 // child runs through $CHANMQ_TEST_EXEC when that is set.
 func childCommandFor(t testing.TB, bin, role string, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
-	if why := os.Getenv(noSubprocessEnv); why != "" {
-		t.Skip("cross-process test skipped: " + why)
-	}
+	skipWithoutSubprocesses(t)
 	if bin == "" {
 		bin = os.Args[0]
 	}

@@ -18,6 +18,7 @@ import (
 // slash on both sides, with bytes, priorities and struct mq_attr intact.
 func TestInteropWithC(t *testing.T) {
 	t.Parallel()
+	skipWithoutSubprocesses(t)
 	cc, err := exec.LookPath("cc")
 	if err != nil {
 		t.Skip("no C compiler (cc) on PATH: cannot build the C peer")
