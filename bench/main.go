@@ -80,7 +80,7 @@ type idleCase struct{ queues, per int }
 
 func newParams(short bool, reps int, only string) params {
 	p := params{
-		reps: 5, pairN: 200000, streamN: 100000, pingN: 10000, pingWarm: 1000,
+		reps: 5, pairN: 100000, streamN: 100000, pingN: 10000, pingWarm: 1000,
 		cancelN: 1000, memPairs: 1000000, idleFor: time.Second,
 		// 100 queues keep well under queues_max (256, shared by everyone
 		// on the machine); 10,000 goroutines is 100 per queue.
@@ -386,7 +386,7 @@ func (r *runner) transportPeers(impl string, names []string, roleA, roleB []any)
 	switch impl {
 	case "c":
 		ps[0], ps[1] = r.cPeer(roleA...), r.cPeer(roleB...)
-	case "chanmq", "pumps":
+	case "chanmq", "pumps", "pumps-buf16":
 		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
 	case "pipe":
 		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
@@ -421,11 +421,11 @@ func (r *runner) transportPeers(impl string, names []string, roleA, roleB []any)
 }
 
 // 2. stream: one process sends N messages, the other receives them.
-// 7. (impl pumps) the same through Receiver and Sender.
+// 7. (impl pumps, pumps-buf16) the same through Receiver and Sender.
 func (r *runner) stream() error {
 	extra := []string{"pipe", "seqpacket"}
 	if r.p.want("pumps") || len(r.p.scenarios) == 0 {
-		extra = append([]string{"pumps"}, extra...)
+		extra = append([]string{"pumps", "pumps-buf16"}, extra...)
 	}
 	for range r.p.reps {
 		for _, size := range r.p.sizes {

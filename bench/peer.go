@@ -117,7 +117,8 @@ func (e *mqEnd) recv(buf []byte) (int, error) {
 func (e *mqEnd) close() error { return e.q.Close() }
 
 // pumpEnd is a chanmq Queue used through the channel adapter: a Receiver
-// to read, a Sender to write, with the default Buffer(0).
+// to read, a Sender to write, with the default Buffer(0) (impl pumps) or
+// Buffer(16) (impl pumps-buf16, stream only).
 type pumpEnd struct {
 	q      *chanmq.Queue
 	r      *chanmq.Receiver
@@ -125,7 +126,7 @@ type pumpEnd struct {
 	cancel context.CancelFunc
 }
 
-func openPumps(ctx context.Context, name string, reads, writes bool) (*pumpEnd, error) {
+func openPumps(ctx context.Context, name string, reads, writes bool, buffer int) (*pumpEnd, error) {
 	q, err := chanmq.Open(name)
 	if err != nil {
 		return nil, err
@@ -133,10 +134,10 @@ func openPumps(ctx context.Context, name string, reads, writes bool) (*pumpEnd, 
 	ctx, cancel := context.WithCancel(ctx)
 	e := &pumpEnd{q: q, cancel: cancel}
 	if reads {
-		e.r = q.Receiver(ctx)
+		e.r = q.Receiver(ctx, chanmq.Buffer(buffer))
 	}
 	if writes {
-		e.s = q.Sender(ctx)
+		e.s = q.Sender(ctx, chanmq.Buffer(buffer))
 	}
 	return e, nil
 }
@@ -221,7 +222,9 @@ func peerEnd(ctx context.Context, impl, name string, reads, writes bool) (endpoi
 	case "chanmq":
 		return openMQ(ctx, name)
 	case "pumps":
-		return openPumps(ctx, name, reads, writes)
+		return openPumps(ctx, name, reads, writes, 0)
+	case "pumps-buf16":
+		return openPumps(ctx, name, reads, writes, 16)
 	case "pipe":
 		e := &fileEnd{stream: true}
 		fd := 3
@@ -428,10 +431,10 @@ func pingEnds(ctx context.Context, impl, nameA, nameB string, ping bool) (a, b e
 		}
 		return a, b, nil
 	case "pumps":
-		if a, err = openPumps(ctx, nameA, !ping, ping); err != nil {
+		if a, err = openPumps(ctx, nameA, !ping, ping, 0); err != nil {
 			return nil, nil, err
 		}
-		if b, err = openPumps(ctx, nameB, ping, !ping); err != nil {
+		if b, err = openPumps(ctx, nameB, ping, !ping, 0); err != nil {
 			_ = a.close()
 			return nil, nil, err
 		}
