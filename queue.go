@@ -278,6 +278,9 @@ func (q *Queue) Send(ctx context.Context, msg []byte, priority uint) error {
 	}
 	err := q.trySend(msg, priority)
 	if err == errAgain {
+		err = q.spinSend(ctx, msg, priority)
+	}
+	if err == errAgain {
 		_, _, err = q.tx.wait(ctx, msg, priority)
 	}
 	return q.sendError(msg, err)
@@ -312,7 +315,7 @@ func (q *Queue) trySend(msg []byte, priority uint) error {
 	if !q.acquireFD() {
 		return ErrClosed
 	}
-	err := sysSend(q.fd, msg, priority, q.tryTimeout)
+	err := sysTrySend(q.fd, msg, priority, q.tryTimeout)
 	q.releaseFD()
 	if err == errTimedOut {
 		return errAgain
@@ -348,6 +351,9 @@ func (q *Queue) Receive(ctx context.Context) (msg []byte, priority uint, err err
 	bp := q.bufs.Get().(*[]byte)
 	n, prio, err := q.tryReceive(*bp)
 	if err == errAgain {
+		n, prio, err = q.spinReceive(ctx, *bp)
+	}
+	if err == errAgain {
 		n, prio, err = q.rx.wait(ctx, *bp, 0)
 	}
 	if err != nil {
@@ -371,6 +377,9 @@ func (q *Queue) ReceiveInto(ctx context.Context, buf []byte) (n int, priority ui
 		return copy(buf, m.Data), m.Priority, nil
 	}
 	n, priority, err = q.tryReceive(buf)
+	if err == errAgain {
+		n, priority, err = q.spinReceive(ctx, buf)
+	}
 	if err == errAgain {
 		n, priority, err = q.rx.wait(ctx, buf, 0)
 	}
@@ -448,7 +457,7 @@ func (q *Queue) tryReceive(buf []byte) (int, uint, error) {
 	if !q.acquireFD() {
 		return 0, 0, ErrClosed
 	}
-	n, prio, err := sysReceive(q.fd, buf, q.tryTimeout)
+	n, prio, err := sysTryReceive(q.fd, buf, q.tryTimeout)
 	q.releaseFD()
 	if err == errTimedOut {
 		err = errAgain
@@ -505,7 +514,7 @@ func (q *Queue) putBack() error {
 	var left []Message
 	var why error
 	for i, m := range msgs {
-		err := sysSend(q.fd, m.Data, m.Priority, q.tryTimeout)
+		err := sysTrySend(q.fd, m.Data, m.Priority, q.tryTimeout)
 		if err == nil {
 			continue
 		}

@@ -100,6 +100,45 @@ func sysSend(fd int, msg []byte, prio uint, abs *timespec) error {
 	}
 }
 
+// sysTrySend is sysSend for a call that cannot block: a nonblocking
+// descriptor with abs nil, or a timeout already past. RawSyscall6 skips
+// telling the Go scheduler about a syscall that returns at once.
+func sysTrySend(fd int, msg []byte, prio uint, abs *timespec) error {
+	for {
+		_, _, e := unix.RawSyscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(msg))), uintptr(len(msg)),
+			uintptr(prio), uintptr(unsafe.Pointer(abs)), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return e
+		}
+		return nil
+	}
+}
+
+// sysTryReceive is sysReceive for a call that cannot block (see sysTrySend).
+func sysTryReceive(fd int, buf []byte, abs *timespec) (int, uint, error) {
+	var prio uint32
+	for {
+		n, _, e := unix.RawSyscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd),
+			uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)),
+			uintptr(unsafe.Pointer(&prio)), uintptr(unsafe.Pointer(abs)), 0)
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, 0, e
+		}
+		return int(n), uint(prio), nil
+	}
+}
+
+// sysYield calls sched_yield, letting another thread that is runnable on
+// this CPU (a peer process just woken, say) run first.
+func sysYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
+
 // sysReceive calls mq_timedreceive into buf, which must hold at least the
 // queue's message size or the kernel refuses with EMSGSIZE (and keeps the
 // message).
