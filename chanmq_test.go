@@ -79,6 +79,44 @@ func sendN(t *testing.T, q *Queue, n int, format string) [][]byte {
 	return sent
 }
 
+// receiverHoldingAll sends n messages and starts a Receiver with room for
+// n-1 in C's buffer, then waits until the pump has taken every message
+// from the kernel: n-1 in the buffer, one in its hand.
+func receiverHoldingAll(t *testing.T, ctx context.Context, q *Queue, n int, format string) ([][]byte, *Receiver) {
+	t.Helper()
+	sent := sendN(t, q, n, format)
+	rx := q.Receiver(ctx, Buffer(n-1))
+	waitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == n-1 })
+	return sent, rx
+}
+
+// tryReceiveN takes n messages from q without waiting, failing t if any is missing.
+func tryReceiveN(t *testing.T, q *Queue, n int) [][]byte {
+	t.Helper()
+	var got [][]byte
+	for range n {
+		m, _, err := q.TryReceive()
+		if err != nil {
+			t.Fatalf("TryReceive after %d of %d: %v", len(got), n, err)
+		}
+		got = append(got, m)
+	}
+	return got
+}
+
+// checkSameMessages fails t unless got equals want, in order.
+func checkSameMessages(t *testing.T, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d messages %q, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("message %d = %q, want %q", i, got[i], want[i])
+		}
+	}
+}
+
 func TestReceiverRangeDeliversInOrderAndEndsOnCancel(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
@@ -124,27 +162,11 @@ func TestReceiverEndsWithNilErrOnClose(t *testing.T) {
 func TestReceiverCancelKeepsTakenMessagesForNextReceive(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
-	sent := sendN(t, q, 4, "kept %d")
 	ctx, cancel := context.WithCancel(context.Background())
-	rx := q.Receiver(ctx, Buffer(3))
-	// The pump takes all 4: 3 into C's buffer, 1 in its hand.
-	waitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == 3 })
+	sent, rx := receiverHoldingAll(t, ctx, q, 4, "kept %d")
 	cancel()
 	delivered := waitClosed(t, rx.C) // whatever the pump did not move back
-	var rest [][]byte
-	for range len(sent) - len(delivered) {
-		m, _, err := q.TryReceive()
-		if err != nil {
-			t.Fatalf("TryReceive after %d delivered: %v", len(delivered), err)
-		}
-		rest = append(rest, m)
-	}
-	all := append(delivered, rest...)
-	for i := range sent {
-		if !bytes.Equal(all[i], sent[i]) {
-			t.Errorf("message %d = %q, want %q (order: delivered %d, then kept)", i, all[i], sent[i], len(delivered))
-		}
-	}
+	checkSameMessages(t, append(delivered, tryReceiveN(t, q, len(sent)-len(delivered))...), sent)
 	if _, _, err := q.TryReceive(); !errors.Is(err, ErrEmpty) {
 		t.Errorf("after all messages, TryReceive err = %v, want ErrEmpty", err)
 	}
@@ -153,27 +175,20 @@ func TestReceiverCancelKeepsTakenMessagesForNextReceive(t *testing.T) {
 func TestReceiverMessagesAreKeptForANewReceiver(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
-	sent := sendN(t, q, 3, "handover %d")
 	ctx, cancel := context.WithCancel(context.Background())
-	rx := q.Receiver(ctx, Buffer(2))
-	waitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == 2 })
+	sent, rx := receiverHoldingAll(t, ctx, q, 3, "handover %d")
 	cancel()
 	delivered := waitClosed(t, rx.C)
-	rx2 := q.Receiver(context.Background())
-	got := append(delivered, recvAll(t, rx2.C, len(sent)-len(delivered))...)
-	for i := range sent {
-		if !bytes.Equal(got[i], sent[i]) {
-			t.Errorf("message %d = %q, want %q", i, got[i], sent[i])
-		}
-	}
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	rx2 := q.Receiver(ctx2)
+	checkSameMessages(t, append(delivered, recvAll(t, rx2.C, len(sent)-len(delivered))...), sent)
 }
 
 func TestCloseWithStoppedReceiverPutsMessagesBack(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
-	sent := sendN(t, q, 4, "back %d")
-	rx := q.Receiver(context.Background(), Buffer(3))
-	waitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == 3 })
+	sent, rx := receiverHoldingAll(t, context.Background(), q, 4, "back %d")
 	if err := q.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -183,20 +198,7 @@ func TestCloseWithStoppedReceiverPutsMessagesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer again.Close()
-	var back [][]byte
-	for range len(sent) - len(delivered) {
-		m, _, err := again.TryReceive()
-		if err != nil {
-			t.Fatalf("TryReceive on reopened queue: %v", err)
-		}
-		back = append(back, m)
-	}
-	got := append(delivered, back...)
-	for i := range sent {
-		if !bytes.Equal(got[i], sent[i]) {
-			t.Errorf("message %d = %q, want %q", i, got[i], sent[i])
-		}
-	}
+	checkSameMessages(t, append(delivered, tryReceiveN(t, again, len(sent)-len(delivered))...), sent)
 }
 
 func TestCloseOfReadOnlyQueueReturnsHeldMessagesInError(t *testing.T) {
@@ -209,31 +211,19 @@ func TestCloseOfReadOnlyQueueReturnsHeldMessagesInError(t *testing.T) {
 	}
 	rx := ro.Receiver(context.Background(), Buffer(1))
 	waitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == 1 })
-	err = ro.Close()
-	delivered := waitClosed(t, rx.C)
-	var ue *UndeliveredError
-	if !errors.As(err, &ue) {
-		if len(delivered) == len(sent) {
-			t.Skip("the consumer got every message before Close; nothing to return")
-		}
-		t.Fatalf("Close err = %v, want *UndeliveredError", err)
+	err = ro.Close() // nobody reads C: the pump holds both messages
+	if rest := waitClosed(t, rx.C); len(rest) != 0 {
+		t.Fatalf("C delivered %q after Close; the pump should have taken them back", rest)
 	}
-	if !errors.Is(err, ErrReadOnly) {
-		t.Errorf("Close err = %v, want it to say the queue is read-only", err)
+	var ue *UndeliveredError
+	if !errors.As(err, &ue) || !errors.Is(err, ErrReadOnly) {
+		t.Fatalf("Close err = %v, want an *UndeliveredError saying the queue is read-only", err)
 	}
 	var got [][]byte
-	got = append(got, delivered...)
 	for _, m := range ue.Messages {
 		got = append(got, m.Data)
 	}
-	if len(got) != len(sent) {
-		t.Fatalf("delivered %d + returned %d, want %d", len(delivered), len(ue.Messages), len(sent))
-	}
-	for i := range sent {
-		if !bytes.Equal(got[i], sent[i]) {
-			t.Errorf("message %d = %q, want %q", i, got[i], sent[i])
-		}
-	}
+	checkSameMessages(t, got, sent)
 }
 
 func TestMessageReceiverDeliversPriorities(t *testing.T) {
