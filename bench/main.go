@@ -20,6 +20,11 @@
 // Two-process scenarios re-execute this binary as the peer; the C program
 // has its own peer modes. Queues are named with the prefix
 // "/chanmq-test-bench-" and unlinked at the end.
+//
+// To see where a peer's time goes, set CHANMQ_BENCH_CPUPROFILE or
+// CHANMQ_BENCH_TRACE to a directory: every peer process writes a CPU
+// profile or an execution trace there, named after its role and arguments
+// (for `go tool pprof` and `go tool trace`).
 package main
 
 import (

@@ -11,7 +11,10 @@ import (
 	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"runtime"
+	"runtime/pprof"
+	"runtime/trace"
 	"slices"
 	"strconv"
 	"strings"
@@ -29,6 +32,11 @@ import (
 const (
 	childEnv = "CHANMQ_BENCH_CHILD"
 	argsEnv  = "CHANMQ_BENCH_ARGS"
+	// profileEnv (traceEnv), when set to a directory, makes each child
+	// write a CPU profile (an execution trace) there, named after its
+	// role, arguments and process id.
+	profileEnv = "CHANMQ_BENCH_CPUPROFILE"
+	traceEnv   = "CHANMQ_BENCH_TRACE"
 )
 
 // childMain runs the role named in the environment, if any, and reports
@@ -39,6 +47,19 @@ func childMain() (code int, ok bool) {
 		return 0, false
 	}
 	args := strings.Fields(os.Getenv(argsEnv))
+	name := fmt.Sprintf("%s-%s-%d", role, strings.ReplaceAll(strings.Join(args, "_"), "/", ""), os.Getpid())
+	if dir := os.Getenv(profileEnv); dir != "" {
+		f, err := os.Create(filepath.Join(dir, name+".pprof"))
+		if err == nil && pprof.StartCPUProfile(f) == nil {
+			defer func() { pprof.StopCPUProfile(); _ = f.Close() }()
+		}
+	}
+	if dir := os.Getenv(traceEnv); dir != "" {
+		f, err := os.Create(filepath.Join(dir, name+".trace"))
+		if err == nil && trace.Start(f) == nil {
+			defer func() { trace.Stop(); _ = f.Close() }()
+		}
+	}
 	if err := runRole(role, args, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "bench child %s %v: %v\n", role, args, err)
 		return 1, true
