@@ -42,44 +42,51 @@ const fallbackSlice = 50 * time.Millisecond
 // queue costs no CPU.
 const spinFor = 50 * time.Microsecond
 
+// spin paces the bounded retry of spinReceive and spinSend.
+type spin struct {
+	done  <-chan struct{}
+	start time.Time
+}
+
+func newSpin(ctx context.Context) spin { return spin{done: ctx.Done(), start: time.Now()} }
+
+// yield gives way to this process's other goroutines and to other threads
+// on this CPU, and reports false (retry no more) once ctx is done.
+func (s *spin) yield() bool {
+	select {
+	case <-s.done:
+		return false
+	default:
+	}
+	runtime.Gosched()
+	sysYield()
+	return true
+}
+
+// expired reports whether spinFor has passed since the spin began.
+func (s *spin) expired() bool { return time.Since(s.start) >= spinFor }
+
 // spinReceive retries the nonblocking receive for at most spinFor, and
 // returns errAgain if the caller should park (also at once if ctx is done,
 // so that the wait reports it).
 func (q *Queue) spinReceive(ctx context.Context, buf []byte) (int, uint, error) {
-	done := ctx.Done()
-	start := time.Now()
-	for {
-		select {
-		case <-done:
-			return 0, 0, errAgain
-		default:
-		}
-		runtime.Gosched()
-		sysYield()
+	for s := newSpin(ctx); s.yield(); {
 		n, prio, err := q.tryReceive(buf)
-		if err != errAgain || time.Since(start) >= spinFor {
+		if err != errAgain || s.expired() {
 			return n, prio, err
 		}
 	}
+	return 0, 0, errAgain
 }
 
 // spinSend is spinReceive for Send.
 func (q *Queue) spinSend(ctx context.Context, msg []byte, prio uint) error {
-	done := ctx.Done()
-	start := time.Now()
-	for {
-		select {
-		case <-done:
-			return errAgain
-		default:
-		}
-		runtime.Gosched()
-		sysYield()
-		err := q.trySend(msg, prio)
-		if err != errAgain || time.Since(start) >= spinFor {
+	for s := newSpin(ctx); s.yield(); {
+		if err := q.trySend(msg, prio); err != errAgain || s.expired() {
 			return err
 		}
 	}
+	return errAgain
 }
 
 // waiter waits for one direction (receive or send) of a Queue.
