@@ -18,116 +18,106 @@ package chanmq
 import (
 	"context"
 	"errors"
+	"fmt"
 	"iter"
 	"sync"
 )
 
 // This file is the channel adapter: pumps that move messages between a
-// Queue and a Go channel, and the iterator.
+// Queue and a Go channel, and the iterators. One receive pump and one send
+// pump serve []byte, Message and typed channels (typed.go): they differ
+// only in how a message becomes a value and back.
 
-// Receiver is a receive pump: a goroutine that takes messages from a Queue
-// and hands them out on C, in the order the kernel gives them (highest
-// priority first). Create one with Queue.Receiver or OpenReceiver.
+// ReceiverOf is a receive pump: a goroutine that takes messages from a
+// Queue and hands them out on C as values of T, in the order the kernel
+// gives them (highest priority first). Receiver (T is []byte) and
+// MessageReceiver (T is Message) come from Queue.Receiver,
+// Queue.MessageReceiver and OpenReceiver; typed ones from Of(…).Receiver
+// and OpenReceiverOf.
 //
-// The pump stops when its context is done, when the Queue is closed, or on
-// a fault; it then closes C, so `for msg := range r.C` ends. Messages it
-// had taken but not handed out (the one in its hand and those in C's
-// buffer) are kept by the Queue for its next Receive, or put back into the
-// kernel queue by Close: none is lost. Putting back needs a queue opened
-// read-write (the default); on a ReadOnly queue Close returns them in an
-// *UndeliveredError instead. A message put back goes behind the messages
-// of its priority that arrived since. To leave a range loop early, cancel
-// the context and call Wait.
-type Receiver struct {
-	// C delivers the messages. It is closed when the pump stops.
-	C <-chan []byte
-	p *recvPump[[]byte]
+// The pump stops when its context is done, when the Queue is closed, on
+// an end-of-stream marker (see EndOfStream), or on a fault; it then closes
+// C, so `for v := range r.C` ends. Once C is closed, Err is final.
+// Messages it had taken but not handed out (the one in its hand and those
+// in C's buffer) are kept by the Queue for its next receive, in the order
+// they were taken, or put back into the kernel queue by Close: none is
+// lost. A receive already waiting on the Queue takes them at once. Putting
+// back needs a queue opened read-write (the default); on a ReadOnly queue
+// Close returns them in an *UndeliveredError instead. A message put back
+// goes behind the messages of its priority that arrived since. To leave a
+// range loop early, cancel the context and call Wait.
+type ReceiverOf[T any] struct {
+	// C delivers the values. It is closed when the pump stops.
+	C <-chan T
+	p *recvPump[T]
 }
 
+// Receiver is a receive pump of []byte messages; see ReceiverOf.
+type Receiver = ReceiverOf[[]byte]
+
+// MessageReceiver is a receive pump of messages with their priorities;
+// see ReceiverOf.
+type MessageReceiver = ReceiverOf[Message]
+
 // Err returns nil while the pump runs and after it stopped because its
-// context was done or the Queue was closed; otherwise, once C is closed,
-// it returns the fault that stopped the pump.
-func (r *Receiver) Err() error { return r.p.result() }
+// context was done, the Queue was closed or the stream ended; otherwise
+// it returns the fault that stopped the pump (for OpenReceiver, joined
+// with any error of closing the Queue). Once C is closed, Err is final.
+func (r *ReceiverOf[T]) Err() error { return r.p.result() }
 
 // Done is closed when the pump has stopped: what it held is then kept by
 // the Queue (or, for OpenReceiver, put back into the kernel queue).
-func (r *Receiver) Done() <-chan struct{} { return r.p.done }
+func (r *ReceiverOf[T]) Done() <-chan struct{} { return r.p.done }
 
 // Wait waits for the pump to stop and returns Err. The pump stops by
-// itself only when its context is done, the Queue is closed, or on a
-// fault, so cancel first: after breaking out of `range r.C`, call cancel
-// and then Wait before the process exits, so that the message in the
-// pump's hand is not lost with the process.
-func (r *Receiver) Wait() error { <-r.p.done; return r.p.err }
+// itself only when its context is done, the Queue is closed, the stream
+// ends, or on a fault, so cancel first: after breaking out of
+// `range r.C`, call cancel and then Wait before the process exits, so
+// that the message in the pump's hand is not lost with the process.
+func (r *ReceiverOf[T]) Wait() error { <-r.p.done; return r.p.err }
 
-// MessageReceiver is Receiver for messages with their priorities.
-type MessageReceiver struct {
-	// C delivers the messages. It is closed when the pump stops.
-	C <-chan Message
-	p *recvPump[Message]
-}
-
-// Err is Receiver.Err.
-func (r *MessageReceiver) Err() error { return r.p.result() }
-
-// Done is Receiver.Done.
-func (r *MessageReceiver) Done() <-chan struct{} { return r.p.done }
-
-// Wait is Receiver.Wait.
-func (r *MessageReceiver) Wait() error { <-r.p.done; return r.p.err }
-
-// Receiver starts a receive pump on q; see the type's documentation. Its
-// only options are Buffer (capacity of C, default 0); any other option
-// stops it at once with an error (C closed, Err set). The pump also stops
-// at once if q is closed or write-only.
-func (q *Queue) Receiver(ctx context.Context, opts ...Option) *Receiver {
-	p := startReceiver(ctx, q, opts, false, func(data []byte, _ uint) []byte { return data },
-		func(b []byte) Message { return Message{Data: b} })
-	return &Receiver{C: p.ch, p: p}
+// Receiver starts a receive pump on q; see ReceiverOf. Its options are
+// Buffer (capacity of C, default 0) and EndOfStream. An invalid option, a
+// closed Queue or a write-only one stops the pump at once: C is closed
+// and Err says why (nil for a closed Queue).
+func (q *Queue) Receiver(ctx context.Context, opts ...ReceiverOption) *Receiver {
+	return startReceiver(ctx, q, opts, bytesFrom)
 }
 
 // MessageReceiver is Receiver delivering each message with its priority.
-// Messages kept for the next Receive after a stop keep their priority.
-func (q *Queue) MessageReceiver(ctx context.Context, opts ...Option) *MessageReceiver {
-	p := startReceiver(ctx, q, opts, false, func(data []byte, prio uint) Message { return Message{Data: data, Priority: prio} },
-		func(m Message) Message { return m })
-	return &MessageReceiver{C: p.ch, p: p}
+// Messages kept for the next receive after a stop keep their priority.
+func (q *Queue) MessageReceiver(ctx context.Context, opts ...ReceiverOption) *MessageReceiver {
+	return startReceiver(ctx, q, opts, messageFrom)
 }
 
 // OpenReceiver opens the queue called name (with Open's options, such as
-// Create) and starts a Receiver on it (with pump options, such as Buffer).
-// The Receiver owns the Queue: when the pump stops, it closes the Queue,
-// which puts messages it held back into the kernel queue; a failure to do
-// so is reported by Err.
-func OpenReceiver(ctx context.Context, name string, opts ...Option) (*Receiver, error) {
-	q, c, err := openForPump("receiver", name, opts)
+// Create) and starts a Receiver on it (with receiver options, such as
+// Buffer). The Receiver owns the Queue: when the pump stops, it closes
+// the Queue, which puts messages it held back into the kernel queue; a
+// failure to do so is reported by Err.
+func OpenReceiver(ctx context.Context, name string, opts ...OpenReceiverOption) (*Receiver, error) {
+	return openReceiver(ctx, name, opts, bytesFrom)
+}
+
+func bytesFrom(m Message) ([]byte, error)    { return m.Data, nil }
+func messageFrom(m Message) (Message, error) { return m, nil }
+
+// openReceiver opens name and starts a receive pump that owns the Queue.
+func openReceiver[T any](ctx context.Context, name string, opts []OpenReceiverOption, decode func(Message) (T, error)) (*ReceiverOf[T], error) {
+	q, c, err := openForPump(name, opts)
 	if err != nil {
 		return nil, err
 	}
-	p := runReceiver(ctx, q, c, true, func(data []byte, _ uint) []byte { return data },
-		func(b []byte) Message { return Message{Data: b} })
-	return &Receiver{C: p.ch, p: p}, nil
+	return runReceiver(ctx, q, c, true, decode), nil
 }
 
-// OpenSender opens the queue called name (with Open's options, such as
-// Create) and starts a Sender on it (with pump options, such as Priority).
-// The Sender owns the Queue and closes it when the pump stops.
-func OpenSender(ctx context.Context, name string, opts ...Option) (*Sender, error) {
-	q, c, err := openForPump("sender", name, opts)
-	if err != nil {
-		return nil, err
-	}
-	p := runSender(ctx, q, c, true, func(b []byte) Message { return Message{Data: b, Priority: c.priority} })
-	return &Sender{C: p.ch, p: p}, nil
-}
-
-// openForPump opens a queue with the Open options among opts and returns
-// the config for the pump options.
-func openForPump(op, name string, opts []Option) (*Queue, *config, error) {
+// openForPump opens a queue with the options of both kinds in opts and
+// returns it with their config.
+func openForPump[O Option](name string, opts []O) (*Queue, *config, error) {
 	if err := validateName(name); err != nil {
 		return nil, nil, opError("open", name, err)
 	}
-	c, err := applyOptions(opts)
+	c, err := newConfig(opts)
 	if err != nil {
 		return nil, nil, opError("open", name, err)
 	}
@@ -138,110 +128,203 @@ func openForPump(op, name string, opts []Option) (*Queue, *config, error) {
 	return q, c, nil
 }
 
-// recvPump moves messages from a Queue to ch.
+// recvPump moves messages from a Queue to ch, turning each into a T.
 type recvPump[T any] struct {
 	q      *Queue
 	ch     chan T
-	wrap   func([]byte, uint) T
-	unwrap func(T) Message
+	decode func(Message) (T, error)
+	c      *config
 	owned  bool          // close q when the pump stops
 	done   chan struct{} // closed when the pump has stopped and err is set
 	err    error
+
+	// Messages from the kernel are received into slots, reused in turn,
+	// unless the values keep their bytes ([]byte and Message pumps), when
+	// each gets a new slice. A slot is reused only after cap(ch)+1 more
+	// messages, when nothing can refer to it any more.
+	keepsBytes bool
+	slots      [][]byte
+	slot       int
+
+	// sent remembers the original bytes of the last cap(ch) messages sent
+	// on ch, in order, so that a stopping pump can give back those still
+	// in ch's buffer exactly as they came (never re-encoded).
+	sent ring
 }
 
-func startReceiver[T any](ctx context.Context, q *Queue, opts []Option, owned bool, wrap func([]byte, uint) T, unwrap func(T) Message) *recvPump[T] {
-	c, err := newPumpConfig(opts)
+// startReceiver checks opts and starts a receive pump on q.
+func startReceiver[T any](ctx context.Context, q *Queue, opts []ReceiverOption, decode func(Message) (T, error)) *ReceiverOf[T] {
+	c, err := newConfig(opts)
 	if err != nil {
 		p := &recvPump[T]{q: q, ch: make(chan T), done: make(chan struct{})}
-		p.err = opError("receiver", q.name, err)
-		close(p.ch)
-		close(p.done)
-		return p
+		p.finish(opError("receiver", q.name, err))
+		return &ReceiverOf[T]{C: p.ch, p: p}
 	}
-	return runReceiver(ctx, q, c, owned, wrap, unwrap)
+	return runReceiver(ctx, q, c, false, decode)
 }
 
-func runReceiver[T any](ctx context.Context, q *Queue, c *config, owned bool, wrap func([]byte, uint) T, unwrap func(T) Message) *recvPump[T] {
-	p := &recvPump[T]{q: q, ch: make(chan T, c.buffer), wrap: wrap, unwrap: unwrap, owned: owned, done: make(chan struct{})}
-	if !q.canRecv {
+func runReceiver[T any](ctx context.Context, q *Queue, c *config, owned bool, decode func(Message) (T, error)) *ReceiverOf[T] {
+	p := &recvPump[T]{q: q, ch: make(chan T, c.buffer), decode: decode, c: c, owned: owned, done: make(chan struct{})}
+	r := &ReceiverOf[T]{C: p.ch, p: p}
+	switch {
+	case !q.canRecv:
 		p.finish(opError("receiver", q.name, ErrWriteOnly))
-		return p
-	}
-	if !q.addPump() {
+	case c.deadLetter == q:
+		p.finish(opError("receiver", q.name, fmt.Errorf("%w: DeadLetter is the queue being received from", ErrInvalidOption)))
+	case !q.addPump():
 		p.finish(nil) // closed: an ordinary end
-		return p
+	default:
+		p.keepsBytes = isBytesPump[T]()
+		if !p.keepsBytes {
+			p.slots = make([][]byte, c.buffer+1)
+		}
+		p.sent = newRing(c.buffer)
+		go p.run(ctx)
 	}
-	go p.run(ctx)
-	return p
+	return r
+}
+
+// isBytesPump reports whether T's values hold their message's bytes.
+func isBytesPump[T any]() bool {
+	switch any(*new(T)).(type) {
+	case []byte, Message:
+		return true
+	}
+	return false
 }
 
 func (p *recvPump[T]) run(ctx context.Context) {
 	err := p.pump(ctx)
-	p.q.pumps.Done()
+	p.q.pumpDone()
 	p.finish(err)
 }
 
-// pump loops until ctx is done, the Queue closes, or a fault; it returns
-// the fault, or nil for an ordinary end.
+// pump loops until ctx is done, the Queue closes, the stream ends, or a
+// fault; it returns the fault, or nil for an ordinary end.
 func (p *recvPump[T]) pump(ctx context.Context) error {
 	for {
-		select {
-		case <-ctx.Done():
-			p.keepBuffered(nil)
-			return nil
-		default:
-		}
-		data, prio, err := p.q.Receive(ctx)
+		m, err := p.take(ctx)
 		if err != nil {
 			p.keepBuffered(nil)
 			if ordinaryEnd(err) {
 				return nil
 			}
-			return opError("receiver", p.q.name, errors.Unwrap(err))
+			return reOp("receiver", err)
+		}
+		if p.c.endOfStream && len(m.Data) == 0 {
+			return p.endOfStream(m)
+		}
+		v, err := p.decode(m.Message)
+		if err != nil {
+			if err := p.decodeFailed(ctx, m, err); err != nil {
+				p.keepBuffered(nil)
+				return err
+			}
+			continue
 		}
 		select {
-		case p.ch <- p.wrap(data, prio):
+		case p.ch <- v:
+			p.sent.push(m)
 		case <-ctx.Done():
-			p.keepBuffered(&Message{Data: data, Priority: prio})
+			p.keepBuffered(&m)
 			return nil
 		case <-p.q.done:
-			p.keepBuffered(&Message{Data: data, Priority: prio})
+			p.keepBuffered(&m)
 			return nil
 		}
 	}
 }
 
-// keepBuffered moves what is left in the channel's buffer, then the
-// message in hand (taken last, so it goes last), to the Queue's pending
-// list for its next Receive (or Close).
-func (p *recvPump[T]) keepBuffered(inHand *Message) {
-	var keep []Message
+// take receives the next message, into the next slot or a new slice.
+func (p *recvPump[T]) take(ctx context.Context) (heldMessage, error) {
+	var buf []byte
+	if p.keepsBytes {
+		bp := p.q.bufs.Get().(*[]byte)
+		defer p.q.bufs.Put(bp)
+		buf = *bp
+	} else {
+		if p.slots[p.slot] == nil {
+			p.slots[p.slot] = make([]byte, p.q.msgSize)
+		}
+		buf = p.slots[p.slot]
+	}
+	m, fromKernel, err := p.q.receive(ctx, buf, true)
+	if err != nil || !fromKernel {
+		return m, err
+	}
+	if p.keepsBytes {
+		data := make([]byte, len(m.Data))
+		copy(data, m.Data)
+		m.Data = data
+	} else {
+		p.slot = (p.slot + 1) % len(p.slots)
+	}
+	return m, nil
+}
+
+// endOfStream ends the pump on the marker m. It puts the marker back for
+// the queue's other receivers (into the kernel queue if there is room,
+// else among the held messages, for this process's next receive and for
+// Close), and leaves ch's buffer to be read: the stream ended in order.
+func (p *recvPump[T]) endOfStream(m heldMessage) error {
+	if !p.q.canSend {
+		return nil // a ReadOnly receiver cannot pass the marker on; it takes it
+	}
+	if err := p.q.TrySend(nil, m.Priority); err != nil {
+		p.q.keep([]heldMessage{m})
+	}
+	return nil
+}
+
+// decodeFailed handles a message that did not decode: the OnDecodeError
+// callback or the DeadLetter queue takes it (nil: go on), or the pump
+// stops with a *DecodeError that holds it.
+func (p *recvPump[T]) decodeFailed(ctx context.Context, m heldMessage, err error) error {
+	de := &DecodeError{Message: Message{Data: append([]byte(nil), m.Data...), Priority: m.Priority}, Err: err}
+	switch {
+	case p.c.onDecodeError != nil:
+		p.c.onDecodeError(de)
+		return nil
+	case p.c.deadLetter != nil:
+		if serr := p.c.deadLetter.Send(ctx, m.Data, m.Priority); serr != nil {
+			de.Err = errors.Join(err, fmt.Errorf("to dead-letter queue: %w", serr))
+			return opError("receiver", p.q.name, de)
+		}
+		return nil
+	}
+	return opError("receiver", p.q.name, de)
+}
+
+// keepBuffered gives the Queue what the pump holds: the messages still in
+// ch's buffer (the last ones sent, as their original bytes) and the one
+// in hand, in the order they were taken.
+func (p *recvPump[T]) keepBuffered(inHand *heldMessage) {
+	n := 0
 	for {
 		select {
-		case v := <-p.ch:
-			keep = append(keep, p.unwrap(v))
+		case <-p.ch:
+			n++
 			continue
 		default:
 		}
 		break
 	}
+	keep := p.sent.last(n)
 	if inHand != nil {
 		keep = append(keep, *inHand)
 	}
-	p.q.pending.push(keep...)
+	p.q.keep(keep)
 }
 
 // finish records why the pump stopped, closes an owned Queue, then closes
-// the channel and done.
+// done and the channel, in that order: once C is closed, Err is final.
 func (p *recvPump[T]) finish(err error) {
 	if p.owned {
-		if cerr := p.q.Close(); cerr != nil && err == nil {
-			err = cerr
-		}
+		err = errors.Join(err, p.q.Close())
 	}
 	p.err = err
-	close(p.ch)
 	close(p.done)
+	close(p.ch)
 }
 
 // result returns the pump's fault once it has stopped, nil before.
@@ -254,102 +337,168 @@ func (p *recvPump[T]) result() error {
 	}
 }
 
-// ordinaryEnd reports whether err, from a Receive with the pump's context,
-// means the pump was asked to stop: its context is done (Receive returns no
-// other context's error) or its Queue closed.
+// ordinaryEnd reports whether err, from a receive with the pump's context,
+// means the pump was asked to stop: its context is done (receive returns
+// no other context's error) or its Queue closed.
 func ordinaryEnd(err error) bool {
 	return errors.Is(err, ErrClosed) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// Sender is a send pump: a goroutine that takes messages from C and queues
-// them, waiting while the queue is full (so, with the default Buffer(0), a
-// send on C blocks until the kernel queue has room: back-pressure is the
-// kernel's). Create one with Queue.Sender or OpenSender.
-//
-// Close C when done: the pump queues everything sent before, then stops.
-// It also stops when its context is done, the Queue is closed, or on a
-// fault; Done is then closed, and messages it accepted but did not queue
-// are returned by Wait. Do not modify a slice after sending it on C.
-type Sender struct {
-	// C accepts messages to queue. The caller closes it when done.
-	C chan<- []byte
-	p *sendPump[[]byte]
+// reOp renames the operation of err, an *Error from the Queue, to op (a
+// pump's name), keeping its cause; any other error is wrapped whole. It
+// never returns nil for a non-nil err.
+func reOp(op string, err error) error {
+	var e *Error
+	if errors.As(err, &e) && e.Err != nil {
+		return &Error{Op: op, Name: e.Name, Err: e.Err}
+	}
+	return &Error{Op: op, Err: err}
 }
 
-// Wait waits for the pump to stop and returns nil if every message taken
-// from C was queued. Otherwise it returns an *UndeliveredError holding the
-// messages that were not, bytes included, and why: the context's error,
-// ErrClosed, or a per-message refusal such as ErrMessageTooLarge (the
-// pump reports such a message and goes on with the next one). Wait also
-// collects messages left in C's buffer, so call it after the last send.
-func (s *Sender) Wait() error { return s.p.wait() }
+// ring remembers the last few messages sent on a pump's channel.
+type ring struct {
+	msgs []heldMessage
+	next int // where the next push goes
+	n    int // how many are remembered, up to len(msgs)
+}
+
+func newRing(size int) ring { return ring{msgs: make([]heldMessage, size)} }
+
+func (r *ring) push(m heldMessage) {
+	if len(r.msgs) == 0 {
+		return
+	}
+	r.msgs[r.next] = m
+	r.next = (r.next + 1) % len(r.msgs)
+	r.n = min(r.n+1, len(r.msgs))
+}
+
+// last returns the last k messages pushed, oldest first.
+func (r *ring) last(k int) []heldMessage {
+	k = min(k, r.n)
+	out := make([]heldMessage, 0, k+1)
+	for i := k; i > 0; i-- {
+		out = append(out, r.msgs[(r.next-i+len(r.msgs))%len(r.msgs)])
+	}
+	return out
+}
+
+// SenderOf is a send pump: a goroutine that takes values from C and queues
+// them, waiting while the queue is full (so, with the default Buffer(0), a
+// send on C blocks until the kernel queue has room: back-pressure is the
+// kernel's). Sender (T is []byte) and MessageSender (T is Message, each
+// with its own priority) come from Queue.Sender, Queue.MessageSender and
+// OpenSender; typed ones from Of(…).Sender and OpenSenderOf.
+//
+// Close C when done: the pump queues everything sent before (then, with
+// EndOfStream, the end-of-stream marker), and stops. It also stops when
+// its context is done, the Queue is closed, or on a fault; Done is then
+// closed, and values it accepted but did not queue are returned by Wait.
+// A value refused on its own (too large, failing to encode, a zero-length
+// message with EndOfStream) is reported by Wait and the pump goes on with
+// the next. Do not modify a slice after sending it on C.
+type SenderOf[T any] struct {
+	// C accepts values to queue. The caller closes it when done.
+	C chan<- T
+	p *sendPump[T]
+}
+
+// Sender is a send pump of []byte messages; see SenderOf.
+type Sender = SenderOf[[]byte]
+
+// MessageSender is a send pump of messages with their own priorities;
+// see SenderOf.
+type MessageSender = SenderOf[Message]
+
+// Wait waits for the pump to stop and returns nil if every value taken
+// from C was queued. Otherwise it returns an *UnsentError[T] holding the
+// values that were not, in order, and why: the context's error, ErrClosed,
+// or per-value refusals such as ErrMessageTooLarge. Wait also collects
+// values left in C's buffer, so call it after the last send.
+func (s *SenderOf[T]) Wait() error { return s.p.wait() }
+
+// Err returns nil while the pump runs; once Done is closed it returns what
+// Wait returns.
+func (s *SenderOf[T]) Err() error {
+	select {
+	case <-s.p.done:
+		return s.p.wait()
+	default:
+		return nil
+	}
+}
 
 // Done is closed when the pump has stopped; after that nothing reads C.
 // Select on it (or on the context) when sending on C.
-func (s *Sender) Done() <-chan struct{} { return s.p.done }
+func (s *SenderOf[T]) Done() <-chan struct{} { return s.p.done }
 
-// MessageSender is Sender for messages with their own priorities.
-type MessageSender struct {
-	// C accepts messages to queue. The caller closes it when done.
-	C chan<- Message
-	p *sendPump[Message]
-}
-
-// Wait is Sender.Wait.
-func (s *MessageSender) Wait() error { return s.p.wait() }
-
-// Done is Sender.Done.
-func (s *MessageSender) Done() <-chan struct{} { return s.p.done }
-
-// Sender starts a send pump on q; see the type's documentation. Its
-// options are Buffer (capacity of C, default 0) and Priority (default 0).
-// An invalid option, a closed Queue or a read-only one stops the pump at
+// Sender starts a send pump on q; see SenderOf. Its options are Buffer
+// (capacity of C, default 0), Priority (default 0) and EndOfStream. An
+// invalid option, a closed Queue or a read-only one stops the pump at
 // once: Done is closed and Wait reports why.
-func (q *Queue) Sender(ctx context.Context, opts ...Option) *Sender {
-	c, err := newPumpConfig(opts)
-	if err != nil {
-		p := stoppedSender[[]byte](q, err)
-		return &Sender{C: p.ch, p: p}
-	}
-	p := runSender(ctx, q, c, false, func(b []byte) Message { return Message{Data: b, Priority: c.priority} })
-	return &Sender{C: p.ch, p: p}
+func (q *Queue) Sender(ctx context.Context, opts ...SenderOption) *Sender {
+	return startSender(ctx, q, opts, false, bytesTo)
 }
 
 // MessageSender is Sender queueing each message with its own priority.
-func (q *Queue) MessageSender(ctx context.Context, opts ...Option) *MessageSender {
-	c, err := newPumpConfig(opts)
-	if err != nil {
-		p := stoppedSender[Message](q, err)
-		return &MessageSender{C: p.ch, p: p}
-	}
-	p := runSender(ctx, q, c, false, func(m Message) Message { return m })
-	return &MessageSender{C: p.ch, p: p}
+func (q *Queue) MessageSender(ctx context.Context, opts ...SenderOption) *MessageSender {
+	return startSender(ctx, q, opts, false, messageTo)
 }
 
-// sendPump moves messages from ch to a Queue.
+// OpenSender opens the queue called name (with Open's options, such as
+// Create) and starts a Sender on it (with sender options, such as
+// Priority). The Sender owns the Queue and closes it when the pump stops.
+func OpenSender(ctx context.Context, name string, opts ...OpenSenderOption) (*Sender, error) {
+	return openSender(ctx, name, opts, bytesTo)
+}
+
+func bytesTo(_ []byte, v []byte, prio uint) ([]byte, uint, error) { return v, prio, nil }
+func messageTo(_ []byte, m Message, _ uint) ([]byte, uint, error) { return m.Data, m.Priority, nil }
+
+// openSender opens name and starts a send pump that owns the Queue.
+func openSender[T any](ctx context.Context, name string, opts []OpenSenderOption, encode encodeFunc[T]) (*SenderOf[T], error) {
+	q, c, err := openForPump(name, opts)
+	if err != nil {
+		return nil, err
+	}
+	return runSender(ctx, q, c, true, encode), nil
+}
+
+// encodeFunc turns v into a message: its bytes (appended to buf, which
+// the pump reuses, or any slice) and priority (prio is the pump's).
+type encodeFunc[T any] func(buf []byte, v T, prio uint) ([]byte, uint, error)
+
+// sendPump moves values from ch to a Queue.
 type sendPump[T any] struct {
 	q      *Queue
 	ch     chan T
-	unwrap func(T) Message
+	encode encodeFunc[T]
+	c      *config
+	buf    []byte // reused by encode
 	owned  bool
 	done   chan struct{} // closed when the pump has stopped
 
-	mu         sync.Mutex // guards what follows
-	unsent     []Message  // accepted, not queued, in order
-	why        []error    // why they were not queued, one entry per distinct reason
-	stopReason error      // why the pump stopped, for messages found in ch afterwards
-	fault      error      // an error not tied to a message: the pump could not start, or Close failed
+	mu     sync.Mutex // guards what follows
+	unsent []T        // accepted, not queued, in order
+	why    []error    // why they were not queued, one entry per distinct reason
+	stopAt error      // why the pump stopped, for values found in ch afterwards
+	fault  error      // an error not tied to a value: the pump could not start, Close failed
 }
 
-func stoppedSender[T any](q *Queue, err error) *sendPump[T] {
-	p := &sendPump[T]{q: q, ch: make(chan T), done: make(chan struct{})}
-	p.fault = opError("sender", q.name, err)
-	close(p.done)
-	return p
+func startSender[T any](ctx context.Context, q *Queue, opts []SenderOption, owned bool, encode encodeFunc[T]) *SenderOf[T] {
+	c, err := newConfig(opts)
+	if err != nil {
+		p := &sendPump[T]{q: q, ch: make(chan T), done: make(chan struct{})}
+		p.fault = opError("sender", q.name, err)
+		close(p.done)
+		return &SenderOf[T]{C: p.ch, p: p}
+	}
+	return runSender(ctx, q, c, owned, encode)
 }
 
-func runSender[T any](ctx context.Context, q *Queue, c *config, owned bool, unwrap func(T) Message) *sendPump[T] {
-	p := &sendPump[T]{q: q, ch: make(chan T, c.buffer), unwrap: unwrap, owned: owned, done: make(chan struct{})}
+func runSender[T any](ctx context.Context, q *Queue, c *config, owned bool, encode encodeFunc[T]) *SenderOf[T] {
+	p := &sendPump[T]{q: q, ch: make(chan T, c.buffer), encode: encode, c: c, owned: owned, done: make(chan struct{})}
+	s := &SenderOf[T]{C: p.ch, p: p}
 	var fault error
 	switch {
 	case !q.canSend:
@@ -360,35 +509,28 @@ func runSender[T any](ctx context.Context, q *Queue, c *config, owned bool, unwr
 	if fault != nil {
 		p.fault = opError("sender", q.name, fault)
 		p.stop(p.fault)
-		return p
+		return s
 	}
 	go p.run(ctx)
-	return p
+	return s
 }
 
 func (p *sendPump[T]) run(ctx context.Context) {
 	err := p.pump(ctx)
-	p.q.pumps.Done()
+	p.q.pumpDone()
 	p.stop(err)
 }
 
 // pump loops until ch is closed (nil), ctx is done, the Queue closes, or
-// a fault, and returns the stop reason for messages still unsent.
+// a fault, and returns the stop reason for values still unsent.
 func (p *sendPump[T]) pump(ctx context.Context) error {
 	for {
 		select {
 		case v, ok := <-p.ch:
 			if !ok {
-				return nil
+				return p.closed(ctx)
 			}
-			m := p.unwrap(v)
-			err := p.q.Send(ctx, m.Data, m.Priority)
-			switch {
-			case err == nil:
-			case errors.Is(err, ErrMessageTooLarge) || errors.Is(err, ErrPriority):
-				p.record(m, err) // this message only: go on with the next
-			default:
-				p.record(m, err)
+			if err := p.send(ctx, v); err != nil {
 				return err
 			}
 		case <-ctx.Done():
@@ -399,21 +541,76 @@ func (p *sendPump[T]) pump(ctx context.Context) error {
 	}
 }
 
-// record notes m as unsent because of err.
-func (p *sendPump[T]) record(m Message, err error) {
+// send encodes and queues v; it records a value refused on its own and
+// returns nil, so that the pump goes on, or returns a fault.
+func (p *sendPump[T]) send(ctx context.Context, v T) error {
+	data, prio, err := p.encode(p.buf[:0], v, p.c.priority)
+	if cap(data) > cap(p.buf) && cap(data) <= 2*p.q.msgSize {
+		p.buf = data[:0] // keep the grown buffer for the next value
+	}
+	if err == nil && p.c.endOfStream && len(data) == 0 {
+		err = fmt.Errorf("%w: with EndOfStream a zero-length message is the end-of-stream marker", ErrEmptyMessage)
+	}
+	if err != nil {
+		p.record(v, opError("sender", p.q.name, err)) // this value only: go on with the next
+		return nil
+	}
+	err = p.q.Send(ctx, data, prio)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrMessageTooLarge) || errors.Is(err, ErrPriority):
+		p.record(v, err) // this value only: go on with the next
+		return nil
+	default:
+		p.record(v, err)
+		return err
+	}
+}
+
+// closed handles the close of ch: with EndOfStream, queue the marker.
+func (p *sendPump[T]) closed(ctx context.Context) error {
+	if !p.c.endOfStream {
+		return nil
+	}
+	if err := p.q.Send(ctx, nil, 0); err != nil {
+		p.mu.Lock()
+		p.fault = fmt.Errorf("queueing the end-of-stream marker: %w", err)
+		p.mu.Unlock()
+	}
+	return nil
+}
+
+// record notes v as unsent because of err.
+func (p *sendPump[T]) record(v T, err error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.unsent = append(p.unsent, m)
+	p.unsent = append(p.unsent, v)
 	p.addWhy(err)
 }
 
+// addWhy adds err to the reasons unless one of its kind is there: one
+// per sentinel (the first "message too large" stands for all of them),
+// else one per error value.
 func (p *sendPump[T]) addWhy(err error) {
 	for _, w := range p.why {
-		if w.Error() == err.Error() {
+		if sameKind(w, err) {
 			return
 		}
 	}
 	p.why = append(p.why, err)
+}
+
+// reasonKinds are the sentinels by which addWhy groups reasons.
+var reasonKinds = []error{ErrMessageTooLarge, ErrPriority, ErrEmptyMessage, ErrEncode, ErrClosed, context.Canceled, context.DeadlineExceeded}
+
+func sameKind(a, b error) bool {
+	for _, k := range reasonKinds {
+		if errors.Is(a, k) {
+			return errors.Is(b, k)
+		}
+	}
+	return errors.Is(a, b)
 }
 
 // stop closes an owned Queue, collects what is left in ch, and closes done.
@@ -423,16 +620,14 @@ func (p *sendPump[T]) stop(reason error) {
 		closeErr = p.q.Close()
 	}
 	p.mu.Lock()
-	p.stopReason = reason
-	if p.fault == nil {
-		p.fault = closeErr
-	}
+	p.stopAt = reason
+	p.fault = errors.Join(p.fault, closeErr)
 	p.mu.Unlock()
 	p.drain()
 	close(p.done)
 }
 
-// drain moves messages waiting in ch to unsent, without blocking.
+// drain moves values waiting in ch to unsent, without blocking.
 func (p *sendPump[T]) drain() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -442,9 +637,9 @@ func (p *sendPump[T]) drain() {
 			if !ok {
 				return
 			}
-			p.unsent = append(p.unsent, p.unwrap(v))
-			if p.stopReason != nil {
-				p.addWhy(p.stopReason)
+			p.unsent = append(p.unsent, v)
+			if p.stopAt != nil {
+				p.addWhy(p.stopAt)
 			}
 			continue
 		default:
@@ -461,7 +656,7 @@ func (p *sendPump[T]) wait() error {
 	if len(p.unsent) == 0 {
 		return p.fault
 	}
-	return &UndeliveredError{Messages: append([]Message(nil), p.unsent...), Err: errors.Join(append(p.why, p.fault)...)}
+	return &UnsentError[T]{Values: append([]T(nil), p.unsent...), Err: errors.Join(append(p.why, p.fault)...)}
 }
 
 // All returns an iterator over the queue's messages, for
@@ -471,16 +666,12 @@ func (p *sendPump[T]) wait() error {
 // Each step is a Receive, in the caller's goroutine: no pump, no message
 // held anywhere but in the loop. It ends after yielding one error (ctx's
 // error when ctx is done, ErrClosed after Close, or a fault), or when the
-// loop breaks.
+// loop breaks. Once ctx is done it takes no more messages.
 func (q *Queue) All(ctx context.Context) iter.Seq2[[]byte, error] {
 	return func(yield func([]byte, error) bool) {
 		for {
 			msg, _, err := q.Receive(ctx)
-			if err != nil {
-				yield(nil, err)
-				return
-			}
-			if !yield(msg, nil) {
+			if !yield(msg, err) || err != nil {
 				return
 			}
 		}
@@ -501,16 +692,4 @@ func (q *Queue) Messages(ctx context.Context) iter.Seq2[Message, error] {
 			}
 		}
 	}
-}
-
-// addPump registers a pump that Close must wait for; it reports false if
-// the Queue is already closing.
-func (q *Queue) addPump() bool {
-	q.pumpMu.Lock()
-	defer q.pumpMu.Unlock()
-	if q.closed.Load() {
-		return false
-	}
-	q.pumps.Add(1)
-	return true
 }

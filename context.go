@@ -42,59 +42,18 @@ const fallbackSlice = 50 * time.Millisecond
 // queue costs no CPU.
 const spinFor = 50 * time.Microsecond
 
-// spin paces the bounded retry of spinReceive and spinSend.
-type spin struct {
-	done  <-chan struct{}
-	start time.Time
-}
-
-func newSpin(ctx context.Context) spin { return spin{done: ctx.Done(), start: time.Now()} }
-
-// yield gives way to this process's other goroutines and to other threads
-// on this CPU, and reports false (retry no more) once ctx is done.
-func (s *spin) yield() bool {
-	select {
-	case <-s.done:
-		return false
-	default:
-	}
-	runtime.Gosched()
-	sysYield()
-	return true
-}
-
-// expired reports whether spinFor has passed since the spin began.
-func (s *spin) expired() bool { return time.Since(s.start) >= spinFor }
-
-// spinReceive retries the nonblocking receive for at most spinFor, and
-// returns errAgain if the caller should park (also at once if ctx is done,
-// so that the wait reports it).
-func (q *Queue) spinReceive(ctx context.Context, buf []byte) (int, uint, error) {
-	for s := newSpin(ctx); s.yield(); {
-		n, prio, err := q.tryReceive(buf)
-		if err != errAgain || s.expired() {
-			return n, prio, err
-		}
-	}
-	return 0, 0, errAgain
-}
-
-// spinSend is spinReceive for Send.
-func (q *Queue) spinSend(ctx context.Context, msg []byte, prio uint) error {
-	for s := newSpin(ctx); s.yield(); {
-		if err := q.trySend(msg, prio); err != errAgain || s.expired() {
-			return err
-		}
-	}
-	return errAgain
-}
-
-// waiter waits for one direction (receive or send) of a Queue.
+// waiter runs one direction (receive or send) of a Queue: the fast path,
+// the bounded spin and the park on the netpoller, in do.
 type waiter struct {
 	q    *Queue
 	recv bool
 
-	// turn is a one-slot semaphore: its holder alone waits and owns this
+	// interrupted, if set, reports that the caller should stop waiting and
+	// look elsewhere: for receiving, that the Queue holds messages a pump
+	// gave back (see held.go). A parked waiter is woken by wake.
+	interrupted func() bool
+
+	// turn is a one-slot semaphore: its holder alone parks and owns this
 	// direction's file deadline and the call state below.
 	turn chan struct{}
 
@@ -116,40 +75,94 @@ type waiter struct {
 	armGen uint64
 }
 
-func newWaiter(q *Queue, recv bool) *waiter {
-	w := &waiter{q: q, recv: recv, turn: make(chan struct{}, 1)}
+// errInterrupted is what do returns when interrupted reported true.
+var errInterrupted = errors.New("interrupted: look at the held messages")
+
+func newWaiter(q *Queue, recv bool, interrupted func() bool) *waiter {
+	w := &waiter{q: q, recv: recv, interrupted: interrupted, turn: make(chan struct{}, 1)}
 	if recv {
 		w.rawWait, w.setDeadline = q.raw.Read, q.file.SetReadDeadline
 	} else {
 		w.rawWait, w.setDeadline = q.raw.Write, q.file.SetWriteDeadline
 	}
 	w.ready = func(fd uintptr) bool {
-		w.op(int(fd), nil)
+		if w.isInterrupted() {
+			w.err = errInterrupted
+			return true
+		}
+		w.n, w.prio, w.err = w.syscall(int(fd), w.buf, w.prio, nil)
 		return w.err != errAgain
 	}
 	return w
 }
 
-// op runs this direction's syscall once on fd with the holder's call state.
-// abs is nil on the netpoller path, where the descriptor is nonblocking.
-func (w *waiter) op(fd int, abs *timespec) {
-	switch {
-	case abs == nil && w.recv:
-		w.n, w.prio, w.err = sysTryReceive(fd, w.buf, nil)
-	case abs == nil:
-		w.err = sysTrySend(fd, w.buf, w.prio, nil)
-	case w.recv:
-		w.n, w.prio, w.err = sysReceive(fd, w.buf, abs)
-	default:
-		w.err = sysSend(fd, w.buf, w.prio, abs)
+func (w *waiter) isInterrupted() bool { return w.interrupted != nil && w.interrupted() }
+
+// syscall runs this direction's syscall once on fd: receive into buf, or
+// send buf with prio. It returns the length and priority received, or
+// for a send 0 and prio unchanged (the turn holder's prio is reused by
+// the next try). abs is nil on a nonblocking descriptor.
+func (w *waiter) syscall(fd int, buf []byte, prio uint, abs *timespec) (int, uint, error) {
+	if w.recv {
+		return sysReceive(fd, buf, abs)
 	}
+	return 0, prio, sysSend(fd, buf, prio, abs)
 }
 
-// wait sends or receives buf, blocking until the syscall succeeds, fails,
-// ctx is done, or the Queue is closed. err is a raw errno from the
-// syscall, ErrClosed, or ctx's error. A message received is always
-// returned, even if ctx ends at the same moment.
-func (w *waiter) wait(ctx context.Context, buf []byte, prio uint) (n int, rprio uint, err error) {
+// attempt is one nonblocking syscall under the Queue's descriptor lock:
+// errAgain means the queue is empty (or full).
+func (w *waiter) attempt(buf []byte, prio uint) (int, uint, error) {
+	if !w.q.acquireFD() {
+		return 0, 0, ErrClosed
+	}
+	n, p, err := w.syscall(w.q.fd, buf, prio, w.q.tryTimeout)
+	w.q.releaseFD()
+	if err == errTimedOut {
+		err = errAgain
+	}
+	return n, p, err
+}
+
+// do receives into buf (or sends buf with prio). With block false it makes
+// one attempt and returns errAgain if it would wait. With block true it
+// waits until the syscall succeeds or fails, ctx ends, the Queue closes,
+// or interrupted reports true (errInterrupted). err is a raw errno,
+// ErrClosed, errInterrupted or ctx's error; a call whose ctx has ended
+// makes no syscall, and a message received is always returned, even if
+// ctx ends at the same moment.
+func (w *waiter) do(ctx context.Context, buf []byte, prio uint, block bool) (int, uint, error) {
+	if err := ctxEnded(ctx, w.q.done); err != nil {
+		return 0, 0, err
+	}
+	n, p, err := w.attempt(buf, prio)
+	if err != errAgain || !block {
+		return n, p, err
+	}
+	// Retry for at most spinFor before parking; see spinFor.
+	for start, done := time.Now(), ctx.Done(); ; {
+		select {
+		case <-done:
+			return 0, 0, ctxError(ctx)
+		default:
+		}
+		if w.isInterrupted() {
+			return 0, 0, errInterrupted
+		}
+		runtime.Gosched()
+		sysYield()
+		if n, p, err = w.attempt(buf, prio); err != errAgain {
+			return n, p, err
+		}
+		if time.Since(start) >= spinFor {
+			break
+		}
+	}
+	return w.park(ctx, buf, prio)
+}
+
+// park waits on the netpoller (or, for a descriptor it cannot watch, with
+// bounded blocking calls) once this caller holds the direction's turn.
+func (w *waiter) park(ctx context.Context, buf []byte, prio uint) (n int, rprio uint, err error) {
 	select {
 	case w.turn <- struct{}{}:
 	case <-ctx.Done():
@@ -179,10 +192,14 @@ func (w *waiter) wait(ctx context.Context, buf []byte, prio uint) (n int, rprio 
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return 0, 0, fmt.Errorf("waiting on the netpoller: %w", err)
 		}
-		if err := ctxDoneError(ctx); err != nil {
+		if err := ctxEnded(ctx, w.q.done); err != nil {
 			return 0, 0, err
 		}
-		// The deadline fired but ctx is not done: it was stale. Set ours again.
+		if w.isInterrupted() {
+			return 0, 0, errInterrupted
+		}
+		// The deadline fired but ctx is not done: it was stale, or wake
+		// found nothing left to take. Set ours again.
 		if err := w.rearm(ctx); err != nil {
 			return 0, 0, err
 		}
@@ -241,22 +258,28 @@ func (w *waiter) disarm(stop func() bool) {
 	}
 }
 
-// interrupt wakes this direction's parked waiter for Close, without closing
-// the descriptor (pumps still need it to put messages back).
-func (w *waiter) interrupt() {
+// wake makes this direction's parked waiter, if any, look again: for Close
+// (the descriptor stays open, pumps still need it to put messages back),
+// and when held messages arrive. A waiter that was not parked yet checks
+// interrupted before it parks, so no wake-up is missed.
+func (w *waiter) wake() {
 	w.armMu.Lock()
 	defer w.armMu.Unlock()
 	_ = w.setDeadline(aLongTimeAgo)
 }
 
 // waitBlocking is the fallback for a descriptor the netpoller cannot watch:
-// bounded blocking syscalls (this parks a thread), re-checking ctx and
-// Close between slices. Linux mq descriptors are pollable, so it is not
-// expected to run; it exists so the library degrades instead of hanging.
+// bounded blocking syscalls (this parks a thread), re-checking ctx, Close
+// and interrupted between slices. Linux mq descriptors are pollable, so it
+// is not expected to run; it exists so the library degrades instead of
+// hanging.
 func (w *waiter) waitBlocking(ctx context.Context) (int, uint, error) {
 	for {
-		if err := ctxDoneError(ctx); err != nil {
+		if err := ctxEnded(ctx, w.q.done); err != nil {
 			return 0, 0, err
+		}
+		if w.isInterrupted() {
+			return 0, 0, errInterrupted
 		}
 		end := time.Now().Add(fallbackSlice)
 		if dl, ok := ctx.Deadline(); ok && dl.Before(end) {
@@ -266,31 +289,50 @@ func (w *waiter) waitBlocking(ctx context.Context) (int, uint, error) {
 		if !w.q.acquireFD() {
 			return 0, 0, ErrClosed
 		}
-		w.op(w.q.fd, &abs)
+		n, prio, err := w.syscall(w.q.fd, w.buf, w.prio, &abs)
 		w.q.releaseFD()
-		if w.err != errTimedOut && w.err != errAgain {
-			return w.n, w.prio, w.err
+		if err != errTimedOut && err != errAgain {
+			return n, prio, err
 		}
 	}
 }
 
-// ctxDoneError returns ctx's error if ctx is done or its deadline has passed
-// (a file deadline can fire a moment before ctx's own timer; then it waits
-// for that timer), else nil.
-func ctxDoneError(ctx context.Context) error {
-	if ctx.Err() != nil {
-		return ctxError(ctx)
-	}
-	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
-		// The file deadline (or a fallback timeout) can fire a moment
-		// before ctx's own timer. That timer is due: wait for it, so that
-		// the error returned matches ctx.Err() when the caller looks.
-		if done := ctx.Done(); done != nil {
-			<-done
+// deadlineGrace bounds how long ctxEnded waits for a context whose
+// deadline has passed to close its Done channel. The standard library's
+// contexts do so within microseconds; a custom Context may never do it.
+const deadlineGrace = 20 * time.Millisecond
+
+// ctxEnded returns ctx's error if ctx is done or its deadline has passed,
+// else nil. It costs one nonblocking channel check (nothing for
+// Background) and, for a context with a deadline, one clock read.
+//
+// A file deadline can fire a moment before ctx's own timer: then ctxEnded
+// waits, at most deadlineGrace and never past Close (closed), for that
+// timer, so that the error returned matches ctx.Err() when the caller
+// looks.
+func ctxEnded(ctx context.Context, closed <-chan struct{}) error {
+	done := ctx.Done()
+	if done != nil {
+		select {
+		case <-done:
+			return ctxError(ctx)
+		default:
 		}
-		return ctxError(ctx)
 	}
-	return nil
+	dl, ok := ctx.Deadline()
+	if !ok || time.Now().Before(dl) {
+		return nil
+	}
+	if done != nil {
+		t := time.NewTimer(deadlineGrace)
+		select {
+		case <-done:
+		case <-closed:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	return ctxError(ctx)
 }
 
 // ctxError returns ctx.Err() (DeadlineExceeded if ctx's deadline passed but

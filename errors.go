@@ -37,6 +37,13 @@ var (
 	// ErrLimit means a kernel limit refused the request; the error text
 	// names the limit, its value and how to raise it.
 	ErrLimit = errors.New("kernel limit reached")
+	// ErrEmptyMessage means a send pump with EndOfStream was given a value
+	// that is a zero-length message, which would read as the end-of-stream
+	// marker; the pump reports it and goes on.
+	ErrEmptyMessage = errors.New("zero-length message")
+	// ErrEncode means a codec could not encode a value; the send pump
+	// reports the value and goes on.
+	ErrEncode = errors.New("cannot encode value")
 )
 
 // Error records a failed operation on a named queue. Op is "open", "send",
@@ -86,6 +93,16 @@ func opError(op, name string, err error) error {
 	return &Error{Op: op, Name: name, Err: err}
 }
 
+// failure explains err (an errno from op on name gets a sentence that says
+// what to do; see explainErrno) and wraps it with op and name. c is the
+// Open config, or nil. It returns nil for nil.
+func failure(op, name string, err error, c *config) error {
+	if err == nil {
+		return nil
+	}
+	return &Error{Op: op, Name: name, Err: explainErrno(op, name, err, c)}
+}
+
 // explained is an errno with a sentence that says what to do about it.
 // errors.Is still matches the errno and what it matches (fs.ErrNotExist...).
 type explained struct {
@@ -128,3 +145,38 @@ func (e *UndeliveredError) Error() string {
 
 // Unwrap returns why the messages were not delivered.
 func (e *UndeliveredError) Unwrap() error { return e.Err }
+
+// DecodeError carries a message that left the kernel queue but did not
+// decode into a value: its bytes and priority, exactly as they came, and
+// the codec's error. A typed receive pump stops with it (as its Err)
+// unless OnDecodeError or DeadLetter handle it; Of(…).Receive returns it.
+type DecodeError struct {
+	Message
+	Err error
+}
+
+// Error says how long the message was and why it did not decode.
+func (e *DecodeError) Error() string {
+	return fmt.Sprintf("message of %d bytes (priority %d) did not decode, returned in this error: %v", len(e.Data), e.Priority, e.Err)
+}
+
+// Unwrap returns the codec's error.
+func (e *DecodeError) Unwrap() error { return e.Err }
+
+// UnsentError carries the values a send pump accepted from its channel
+// but did not queue, in order, with why: nothing accepted is dropped
+// silently. For a Sender the values are the messages' bytes; for a
+// MessageSender, messages with their priorities; for a typed sender, the
+// values as they were sent (a value that failed to encode included).
+type UnsentError[T any] struct {
+	Values []T
+	Err    error // why they were not queued
+}
+
+// Error says how many values are carried and why.
+func (e *UnsentError[T]) Error() string {
+	return fmt.Sprintf("%d value(s) accepted but not queued, returned in this error: %v", len(e.Values), e.Err)
+}
+
+// Unwrap returns why the values were not queued.
+func (e *UnsentError[T]) Unwrap() error { return e.Err }

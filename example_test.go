@@ -97,7 +97,7 @@ func ExampleQueue_Sender() {
 
 // When a send pump is cancelled, whatever it accepted but could not queue
 // comes back from Wait with its bytes.
-func ExampleUndeliveredError() {
+func ExampleUnsentError() {
 	q, err := chanmq.CreateTemp("/example-", chanmq.MaxMessages(1))
 	if err != nil {
 		log.Fatal(err)
@@ -110,10 +110,10 @@ func ExampleUndeliveredError() {
 	tx.C <- []byte("fits")
 	tx.C <- []byte("waits for room") // the queue holds one message
 	cancel()
-	var ue *chanmq.UndeliveredError
+	var ue *chanmq.UnsentError[[]byte]
 	if err := tx.Wait(); errors.As(err, &ue) {
-		for _, m := range ue.Messages {
-			fmt.Printf("not sent: %s\n", m.Data)
+		for _, m := range ue.Values {
+			fmt.Printf("not sent: %s\n", m)
 		}
 	}
 	// Output:

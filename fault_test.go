@@ -416,11 +416,8 @@ func (l *msgLedger) receive(b []byte) {
 // undeliveredFrom adds the messages carried by err, if any; it reports
 // how many.
 func (l *msgLedger) undeliveredFrom(err error) int {
-	var u *UndeliveredError
-	if !errors.As(err, &u) {
-		return 0
-	}
-	for _, m := range u.Messages {
+	msgs := carriedMessages(err)
+	for _, m := range msgs {
 		id, derr := decodeCheckedMsg(m.Data)
 		l.mu.Lock()
 		if derr != nil {
@@ -430,7 +427,7 @@ func (l *msgLedger) undeliveredFrom(err error) int {
 		}
 		l.mu.Unlock()
 	}
-	return len(u.Messages)
+	return len(msgs)
 }
 
 func (l *msgLedger) fault(err error) {
@@ -749,8 +746,8 @@ func TestFDExhaustionNamesRLIMITNOFILE(t *testing.T) {
 // each per-queue and per-user limit and reports the errors.
 func childQueueLimits() int {
 	name := os.Getenv("CHANMQ_T_NAME")
-	try := func(c string, value int, opts ...Option) {
-		q, err := Open(name, append([]Option{Create(0o600), Exclusive()}, opts...)...)
+	try := func(c string, value int, opts ...OpenOption) {
+		q, err := Open(name, append([]OpenOption{Create(0o600), Exclusive()}, opts...)...)
 		if err == nil {
 			_ = q.Close()
 			_ = Unlink(name)

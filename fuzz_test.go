@@ -182,8 +182,8 @@ func roundTrip(t *testing.T, q *Queue, data []byte, prio uint) {
 		s := q.MessageSender(ctx)
 		s.C <- Message{Data: data, Priority: prio}
 		close(s.C)
-		var u *UndeliveredError
-		if err := s.Wait(); !errors.As(err, &u) || !errors.Is(err, ErrPriority) || len(u.Messages) != 1 || !bytes.Equal(u.Messages[0].Data, data) {
+		var u *UnsentError[Message]
+		if err := s.Wait(); !errors.As(err, &u) || !errors.Is(err, ErrPriority) || len(u.Values) != 1 || !bytes.Equal(u.Values[0].Data, data) {
 			t.Fatalf("MessageSender with priority %d: %v, want the message back with ErrPriority", prio, err)
 		}
 		return
@@ -268,31 +268,25 @@ func TestHostileInputsFailCleanly(t *testing.T) {
 	// Options out of range or in conflict.
 	for _, c := range []struct {
 		name string
-		opts []Option
+		opts []OpenOption
 	}{
-		{"MaxMessages(0)", []Option{Create(0o600), MaxMessages(0)}},
-		{"MaxMessages(-1)", []Option{Create(0o600), MaxMessages(-1)}},
-		{"MaxMessages(MinInt)", []Option{Create(0o600), MaxMessages(math.MinInt)}},
-		{"MessageSize(0)", []Option{Create(0o600), MessageSize(0)}},
-		{"MessageSize(-8192)", []Option{Create(0o600), MessageSize(-8192)}},
-		{"Create(0o1600)", []Option{Create(0o1600)}},
-		{"Create(ModeDir|0600)", []Option{Create(fs.ModeDir | 0o600)}},
-		{"Create(ModeSetuid|0600)", []Option{Create(fs.ModeSetuid | 0o600)}},
-		{"ReadOnly+WriteOnly", []Option{Create(0o600), ReadOnly(), WriteOnly()}},
-		{"Exclusive without Create", []Option{Exclusive()}},
-		{"MaxMessages without Create", []Option{MaxMessages(1)}},
-		{"Buffer passed to Open", []Option{Create(0o600), Buffer(1)}},
-		{"Priority passed to Open", []Option{Create(0o600), Priority(1)}},
-		{"Buffer(-1) passed to Open", []Option{Create(0o600), Buffer(-1)}},
+		{"MaxMessages(0)", []OpenOption{Create(0o600), MaxMessages(0)}},
+		{"MaxMessages(-1)", []OpenOption{Create(0o600), MaxMessages(-1)}},
+		{"MaxMessages(MinInt)", []OpenOption{Create(0o600), MaxMessages(math.MinInt)}},
+		{"MessageSize(0)", []OpenOption{Create(0o600), MessageSize(0)}},
+		{"MessageSize(-8192)", []OpenOption{Create(0o600), MessageSize(-8192)}},
+		{"Create(0o1600)", []OpenOption{Create(0o1600)}},
+		{"Create(ModeDir|0600)", []OpenOption{Create(fs.ModeDir | 0o600)}},
+		{"Create(ModeSetuid|0600)", []OpenOption{Create(fs.ModeSetuid | 0o600)}},
+		{"ReadOnly+WriteOnly", []OpenOption{Create(0o600), ReadOnly(), WriteOnly()}},
+		{"Exclusive without Create", []OpenOption{Exclusive()}},
+		{"MaxMessages without Create", []OpenOption{MaxMessages(1)}},
 	} {
 		_, err := Open(fresh, c.opts...)
 		expect("Open "+c.name, ErrInvalidOption, err)
-		if strings.HasPrefix(c.name, "Buffer passed") || strings.HasPrefix(c.name, "Priority passed") {
-			continue // OpenReceiver and OpenSender take pump options too
-		}
-		_, err = OpenReceiver(ctx, fresh, c.opts...)
+		_, err = OpenReceiver(ctx, fresh, asOptions[OpenReceiverOption](c.opts)...)
 		expect("OpenReceiver "+c.name, ErrInvalidOption, err)
-		_, err = OpenSender(ctx, fresh, c.opts...)
+		_, err = OpenSender(ctx, fresh, asOptions[OpenSenderOption](c.opts)...)
 		expect("OpenSender "+c.name, ErrInvalidOption, err)
 	}
 	if _, err := Open(fresh); !errors.Is(err, fs.ErrNotExist) {
@@ -301,12 +295,14 @@ func TestHostileInputsFailCleanly(t *testing.T) {
 
 	// Pump options out of range, or Open options given to a pump.
 	expect("Receiver(Buffer(-1))", ErrInvalidOption, q.Receiver(ctx, Buffer(-1)).Err())
-	expect("Receiver(Create)", ErrInvalidOption, q.Receiver(ctx, Create(0o600)).Err())
 	expect("MessageReceiver(Buffer(MinInt))", ErrInvalidOption, q.MessageReceiver(ctx, Buffer(math.MinInt)).Err())
 	expect("Sender(Buffer(-1))", ErrInvalidOption, q.Sender(ctx, Buffer(-1)).Wait())
 	expect("Sender(Priority(32768))", ErrPriority, q.Sender(ctx, Priority(MaxPriority+1)).Wait())
 	expect("Sender(Priority(MaxUint))", ErrPriority, q.Sender(ctx, Priority(math.MaxUint)).Wait())
-	expect("MessageSender(MaxMessages(1))", ErrInvalidOption, q.MessageSender(ctx, MaxMessages(1)).Wait())
+	expect("Receiver(OnDecodeError+DeadLetter)", ErrInvalidOption, q.Receiver(ctx, OnDecodeError(func(*DecodeError) {}), DeadLetter(q)).Err())
+	expect("Receiver(DeadLetter(nil))", ErrInvalidOption, q.Receiver(ctx, DeadLetter(nil)).Err())
+	expect("Receiver(DeadLetter(itself))", ErrInvalidOption, q.Receiver(ctx, DeadLetter(q)).Err())
+	expect("Receiver(OnDecodeError(nil))", ErrInvalidOption, q.Receiver(ctx, OnDecodeError(nil)).Err())
 
 	// Priorities, messages and buffers out of range.
 	for _, p := range []uint{MaxPriority + 1, 1 << 16, math.MaxUint32, math.MaxUint} {
@@ -382,17 +378,17 @@ func TestLimitsAboveKernelMaximaAreExplained(t *testing.T) {
 	name := newTestQueue(t).Name() + "-too-big"
 	t.Cleanup(func() { _ = Unlink(name) })
 	for _, c := range []struct {
-		opts []Option
+		opts []OpenOption
 		says string
 	}{
-		{[]Option{MaxMessages(readLimit("msg_max") + 1)}, "fs.mqueue.msg_max"},
-		{[]Option{MaxMessages(math.MaxInt32)}, "fs.mqueue.msg_max"},
-		{[]Option{MaxMessages(math.MaxInt)}, "fs.mqueue.msg_max"},
-		{[]Option{MessageSize(readLimit("msgsize_max") + 1)}, "fs.mqueue.msgsize_max"},
-		{[]Option{MessageSize(math.MaxInt)}, "fs.mqueue.msgsize_max"},
-		{[]Option{MaxMessages(math.MaxInt), MessageSize(math.MaxInt)}, "fs.mqueue.msg_max"},
+		{[]OpenOption{MaxMessages(readLimit("msg_max") + 1)}, "fs.mqueue.msg_max"},
+		{[]OpenOption{MaxMessages(math.MaxInt32)}, "fs.mqueue.msg_max"},
+		{[]OpenOption{MaxMessages(math.MaxInt)}, "fs.mqueue.msg_max"},
+		{[]OpenOption{MessageSize(readLimit("msgsize_max") + 1)}, "fs.mqueue.msgsize_max"},
+		{[]OpenOption{MessageSize(math.MaxInt)}, "fs.mqueue.msgsize_max"},
+		{[]OpenOption{MaxMessages(math.MaxInt), MessageSize(math.MaxInt)}, "fs.mqueue.msg_max"},
 	} {
-		_, err := Open(name, append([]Option{Create(0o600), Exclusive()}, c.opts...)...)
+		_, err := Open(name, append([]OpenOption{Create(0o600), Exclusive()}, c.opts...)...)
 		if !errors.Is(err, ErrLimit) || !strings.Contains(err.Error(), c.says) {
 			t.Errorf("%v: got %v, want ErrLimit naming %s", c.opts, err, c.says)
 		}

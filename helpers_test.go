@@ -23,9 +23,9 @@ const testPrefix = "/chanmq-test-"
 
 // newTestQueue creates a uniquely named small queue (4 messages of 128
 // bytes unless opts say otherwise), closed and unlinked when t ends.
-func newTestQueue(t testing.TB, opts ...Option) *Queue {
+func newTestQueue(t testing.TB, opts ...OpenOption) *Queue {
 	t.Helper()
-	all := append([]Option{MaxMessages(4), MessageSize(128)}, opts...)
+	all := append([]OpenOption{MaxMessages(4), MessageSize(128)}, opts...)
 	q, err := CreateTemp(testPrefix, all...)
 	if err != nil {
 		t.Fatalf("CreateTemp: %v", err)
@@ -187,4 +187,46 @@ func wrapExec(t testing.TB, cmd *exec.Cmd) {
 	}
 	cmd.Args = append([]string{path, cmd.Path}, cmd.Args[1:]...)
 	cmd.Path = path
+}
+
+// asOptions converts Open options to another option kind that accepts them.
+func asOptions[O Option](opts []OpenOption) []O {
+	out := make([]O, len(opts))
+	for i, o := range opts {
+		out[i] = any(o).(O)
+	}
+	return out
+}
+
+// carriedMessages returns the messages that err carries with their bytes:
+// those of an *UndeliveredError (Close, receive pumps) and of the
+// *UnsentError of a Sender or MessageSender, wherever they are in err's
+// tree; nil if none.
+func carriedMessages(err error) []Message {
+	var out []Message
+	var walk func(error)
+	walk = func(err error) {
+		switch e := err.(type) {
+		case nil:
+			return
+		case *UndeliveredError:
+			out = append(out, e.Messages...)
+		case *UnsentError[Message]:
+			out = append(out, e.Values...)
+		case *UnsentError[[]byte]:
+			for _, v := range e.Values {
+				out = append(out, Message{Data: v})
+			}
+		}
+		switch u := err.(type) {
+		case interface{ Unwrap() error }:
+			walk(u.Unwrap())
+		case interface{ Unwrap() []error }:
+			for _, e := range u.Unwrap() {
+				walk(e)
+			}
+		}
+	}
+	walk(err)
+	return out
 }

@@ -12,34 +12,94 @@ const MaxPriority = 32767
 // maxNameLen is NAME_MAX: the longest queue name after its slash.
 const maxNameLen = 255
 
-// An Option configures Open and CreateTemp.
+// Option is what every option is. Each entry point takes its own kind of
+// option, so that an option given where it would do nothing does not
+// compile (Create passed to a pump, Priority to a receiver):
+//
+//	Open, CreateTemp        OpenOption
+//	Queue.Receiver, Of(…).Receiver   ReceiverOption
+//	Queue.Sender, Of(…).Sender       SenderOption
+//	OpenReceiver, OpenReceiverOf     OpenReceiverOption (an OpenOption or a ReceiverOption)
+//	OpenSender, OpenSenderOf         OpenSenderOption (an OpenOption or a SenderOption)
+//
+// A nil Option is ignored. Out-of-range values and conflicting options are
+// refused at run time with an error matching ErrInvalidOption.
 type Option interface {
 	apply(*config) error
 }
 
+// OpenOption configures how a queue is opened: Create, Exclusive,
+// MaxMessages, MessageSize, ReadOnly, WriteOnly.
+type OpenOption interface {
+	Option
+	openOption()
+	openReceiverOption()
+	openSenderOption()
+}
+
+// ReceiverOption configures a receive pump: Buffer, EndOfStream,
+// OnDecodeError, DeadLetter.
+type ReceiverOption interface {
+	Option
+	receiverOption()
+	openReceiverOption()
+}
+
+// SenderOption configures a send pump: Buffer, Priority, EndOfStream.
+type SenderOption interface {
+	Option
+	senderOption()
+	openSenderOption()
+}
+
+// PumpOption configures receive and send pumps alike: Buffer, EndOfStream.
+type PumpOption interface {
+	ReceiverOption
+	SenderOption
+}
+
+// OpenReceiverOption is an OpenOption or a ReceiverOption, for
+// OpenReceiver and OpenReceiverOf.
+type OpenReceiverOption interface {
+	Option
+	openReceiverOption()
+}
+
+// OpenSenderOption is an OpenOption or a SenderOption, for OpenSender and
+// OpenSenderOf.
+type OpenSenderOption interface {
+	Option
+	openSenderOption()
+}
+
+// optionFunc is the one implementation of every option; the kinds differ
+// only in their marker methods.
 type optionFunc func(*config) error
 
 func (f optionFunc) apply(c *config) error { return f(c) }
 
-// openOption marks an option as one for Open and returns it.
-func openOption(name string, f func(*config) error) Option {
-	return optionFunc(func(c *config) error {
-		if c.openOpt == "" {
-			c.openOpt = name
-		}
-		return f(c)
-	})
-}
+type openOpt struct{ optionFunc }
 
-// pumpOption marks an option as one for pumps and returns it.
-func pumpOption(name string, f func(*config) error) Option {
-	return optionFunc(func(c *config) error {
-		if c.pumpOpt == "" {
-			c.pumpOpt = name
-		}
-		return f(c)
-	})
-}
+func (openOpt) openOption()         {}
+func (openOpt) openReceiverOption() {}
+func (openOpt) openSenderOption()   {}
+
+type receiverOpt struct{ optionFunc }
+
+func (receiverOpt) receiverOption()     {}
+func (receiverOpt) openReceiverOption() {}
+
+type senderOpt struct{ optionFunc }
+
+func (senderOpt) senderOption()     {}
+func (senderOpt) openSenderOption() {}
+
+type pumpOpt struct{ optionFunc }
+
+func (pumpOpt) receiverOption()     {}
+func (pumpOpt) senderOption()       {}
+func (pumpOpt) openReceiverOption() {}
+func (pumpOpt) openSenderOption()   {}
 
 // config holds what the options chose; newConfig builds it with defaults.
 type config struct {
@@ -51,45 +111,19 @@ type config struct {
 	readOnly  bool
 	writeOnly bool
 
-	buffer   int  // pump channel capacity
-	priority uint // send pump priority
-
-	// The first option of each kind given, by name, so that an option
-	// passed where it does nothing is refused with a clear error.
-	openOpt, pumpOpt string
+	buffer        int  // pump channel capacity
+	priority      uint // send pump priority
+	endOfStream   bool
+	onDecodeError func(*DecodeError)
+	deadLetter    *Queue
 }
 
-// newConfig applies opts over the defaults (read-write, no create) and
-// rejects invalid values and combinations.
-func newConfig(opts []Option) (*config, error) {
-	c, err := applyOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	if c.pumpOpt != "" {
-		return nil, fmt.Errorf("%w: %s configures a pump; pass it to Receiver, Sender, OpenReceiver or OpenSender", ErrInvalidOption, c.pumpOpt)
-	}
-	return c, nil
-}
-
-// newPumpConfig is newConfig for Receiver and Sender, which take only
-// pump options (Buffer, Priority).
-func newPumpConfig(opts []Option) (*config, error) {
-	c, err := applyOptions(opts)
-	if err != nil {
-		return nil, err
-	}
-	if c.openOpt != "" {
-		return nil, fmt.Errorf("%w: %s configures Open; the Queue is already open", ErrInvalidOption, c.openOpt)
-	}
-	return c, nil
-}
-
-// applyOptions applies opts of both kinds and checks their combination.
-func applyOptions(opts []Option) (*config, error) {
+// newConfig applies opts over the defaults (read-write, no create, owner
+// only) and rejects invalid values and combinations.
+func newConfig[O Option](opts []O) (*config, error) {
 	c := &config{perm: 0o600}
 	for _, o := range opts {
-		if o == nil {
+		if Option(o) == nil {
 			continue
 		}
 		if err := o.apply(c); err != nil {
@@ -103,6 +137,8 @@ func applyOptions(opts []Option) (*config, error) {
 		return nil, fmt.Errorf("%w: Exclusive needs Create(perm)", ErrInvalidOption)
 	case (c.maxMsgs != 0 || c.msgSize != 0) && !c.create:
 		return nil, fmt.Errorf("%w: MaxMessages and MessageSize apply when creating a queue; add Create(perm)", ErrInvalidOption)
+	case c.onDecodeError != nil && c.deadLetter != nil:
+		return nil, fmt.Errorf("%w: OnDecodeError and DeadLetter together; choose one way to handle a message that fails to decode", ErrInvalidOption)
 	}
 	return c, nil
 }
@@ -129,57 +165,57 @@ func (c *config) flags() int {
 // Create makes Open create the queue when it does not exist, with the
 // permission bits perm (0600 is a good default: owner only). The process
 // umask applies, as for files. perm must hold only permission bits.
-func Create(perm fs.FileMode) Option {
-	return openOption("Create", func(c *config) error {
+func Create(perm fs.FileMode) OpenOption {
+	return openOpt{func(c *config) error {
 		if perm&^fs.ModePerm != 0 {
 			return fmt.Errorf("%w: Create(%v): only permission bits (0 to 0777) are allowed", ErrInvalidOption, perm)
 		}
 		c.create, c.perm = true, perm
 		return nil
-	})
+	}}
 }
 
 // Exclusive makes Open fail with an error matching fs.ErrExist when the
 // queue already exists. It needs Create.
-func Exclusive() Option {
-	return openOption("Exclusive", func(c *config) error { c.exclusive = true; return nil })
+func Exclusive() OpenOption {
+	return openOpt{func(c *config) error { c.exclusive = true; return nil }}
 }
 
 // MaxMessages sets the capacity of a queue that Open creates. Without CAP_SYS_RESOURCE
 // the kernel caps it at /proc/sys/fs/mqueue/msg_max (10 by default). It is
 // ignored when the queue already exists.
-func MaxMessages(n int) Option {
-	return openOption("MaxMessages", func(c *config) error {
+func MaxMessages(n int) OpenOption {
+	return openOpt{func(c *config) error {
 		if n <= 0 {
 			return fmt.Errorf("%w: MaxMessages(%d): must be at least 1", ErrInvalidOption, n)
 		}
 		c.maxMsgs = n
 		return nil
-	})
+	}}
 }
 
 // MessageSize sets the largest message, in bytes, of a queue that Open
 // creates. Without CAP_SYS_RESOURCE the kernel caps it at
 // /proc/sys/fs/mqueue/msgsize_max (8192 by default). It is ignored when
 // the queue already exists.
-func MessageSize(n int) Option {
-	return openOption("MessageSize", func(c *config) error {
+func MessageSize(n int) OpenOption {
+	return openOpt{func(c *config) error {
 		if n <= 0 {
 			return fmt.Errorf("%w: MessageSize(%d): must be at least 1", ErrInvalidOption, n)
 		}
 		c.msgSize = n
 		return nil
-	})
+	}}
 }
 
 // ReadOnly opens the queue for receiving only; Send then fails with ErrReadOnly.
-func ReadOnly() Option {
-	return openOption("ReadOnly", func(c *config) error { c.readOnly = true; return nil })
+func ReadOnly() OpenOption {
+	return openOpt{func(c *config) error { c.readOnly = true; return nil }}
 }
 
 // WriteOnly opens the queue for sending only; Receive then fails with ErrWriteOnly.
-func WriteOnly() Option {
-	return openOption("WriteOnly", func(c *config) error { c.writeOnly = true; return nil })
+func WriteOnly() OpenOption {
+	return openOpt{func(c *config) error { c.writeOnly = true; return nil }}
 }
 
 // Buffer sets the capacity of a pump's channel (default 0: unbuffered, so
@@ -187,25 +223,77 @@ func WriteOnly() Option {
 // takes a message from the kernel only when someone is ready for it, plus
 // the one in the pump's hand). It applies to Receiver, Sender and their
 // variants.
-func Buffer(n int) Option {
-	return pumpOption("Buffer", func(c *config) error {
+func Buffer(n int) PumpOption {
+	return pumpOpt{func(c *config) error {
 		if n < 0 {
 			return fmt.Errorf("%w: Buffer(%d): must be 0 or more", ErrInvalidOption, n)
 		}
 		c.buffer = n
 		return nil
-	})
+	}}
 }
 
 // Priority sets the priority (0 to MaxPriority) with which a Sender queues
 // its messages (default 0). A MessageSender takes each message's own
 // priority instead.
-func Priority(p uint) Option {
-	return pumpOption("Priority", func(c *config) error {
+func Priority(p uint) SenderOption {
+	return senderOpt{func(c *config) error {
 		if p > MaxPriority {
 			return fmt.Errorf("%w: Priority(%d): %w (0 to %d)", ErrInvalidOption, p, ErrPriority, MaxPriority)
 		}
 		c.priority = p
 		return nil
-	})
+	}}
+}
+
+// EndOfStream carries close(C) across processes. On a Sender it makes
+// closing C queue an end-of-stream marker after the last message; on a
+// Receiver it makes the marker end the pump: C is closed, as if the
+// sending side had closed its channel in this process, and Err is nil.
+//
+// The marker is a zero-length message at priority 0, so every message
+// queued before it is received before it. A Sender with EndOfStream
+// refuses zero-length messages (ErrEmptyMessage) so that no message can be
+// taken for the marker; JSON never encodes to zero bytes. A Receiver that
+// meets the marker puts it back before it ends, so that every other
+// receiver of the queue (N worker processes) ends too, and the marker
+// stays: like a closed channel, the queue stays closed for later receivers
+// until someone takes the marker with a plain Receive (or unlinks the
+// queue). A C peer sees an empty message: end of stream.
+func EndOfStream() PumpOption {
+	return pumpOpt{func(c *config) error { c.endOfStream = true; return nil }}
+}
+
+// OnDecodeError makes a typed receive pump (Of, OpenReceiverOf) call f
+// with each message that fails to decode, in the pump's goroutine, and go
+// on with the next message. The message has left the kernel queue: f gets
+// its bytes and priority and decides what to do with them. Without this
+// option (or DeadLetter) the pump stops with the *DecodeError as its Err.
+// A []byte or Message receiver never fails to decode.
+func OnDecodeError(f func(*DecodeError)) ReceiverOption {
+	return receiverOpt{func(c *config) error {
+		if f == nil {
+			return fmt.Errorf("%w: OnDecodeError(nil): give a func", ErrInvalidOption)
+		}
+		c.onDecodeError = f
+		return nil
+	}}
+}
+
+// DeadLetter makes a typed receive pump send each message that fails to
+// decode, unchanged (bytes and priority), to dlq, and go on with the next.
+// The send waits while dlq is full; if it fails (the pump's context ends,
+// dlq is closed) the pump stops with a *DecodeError holding the message.
+// dlq must be open for sending and must not be the pump's own Queue.
+func DeadLetter(dlq *Queue) ReceiverOption {
+	return receiverOpt{func(c *config) error {
+		if dlq == nil {
+			return fmt.Errorf("%w: DeadLetter(nil): give an open Queue", ErrInvalidOption)
+		}
+		if !dlq.canSend {
+			return fmt.Errorf("%w: DeadLetter(%s): %w", ErrInvalidOption, dlq.name, ErrReadOnly)
+		}
+		c.deadLetter = dlq
+		return nil
+	}}
 }

@@ -1,7 +1,6 @@
 package chanmq
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -45,11 +44,8 @@ type Queue struct {
 
 	rx, tx *waiter
 
-	bufs    sync.Pool // *[]byte of msgSize, scratch space for Receive
-	pending pendingList
-
-	pumpMu sync.Mutex     // orders pump registration against Close
-	pumps  sync.WaitGroup // running pumps; Close waits for them
+	bufs sync.Pool // *[]byte of msgSize, scratch space for Receive
+	held holder    // messages stopped pumps held, and the running pumps (held.go)
 }
 
 // Attr describes a queue: its capacity, its largest message and how many
@@ -69,7 +65,7 @@ type Attr struct {
 // matches fs.ErrPermission. Kernel limits (msg_max, msgsize_max,
 // queues_max, RLIMIT_MSGQUEUE) give an error matching ErrLimit that names
 // the limit, its value and how to raise it.
-func Open(name string, opts ...Option) (*Queue, error) {
+func Open(name string, opts ...OpenOption) (*Queue, error) {
 	if err := validateName(name); err != nil {
 		return nil, opError("open", name, err)
 	}
@@ -95,7 +91,7 @@ func openWith(name string, c *config) (*Queue, error) {
 	}
 	fd, err := sysOpen(name, c.flags(), uint32(c.perm), attr)
 	if err != nil {
-		return nil, opError("open", name, explainErrno("open", name, err, c))
+		return nil, failure("open", name, err, c)
 	}
 	q, err := newQueue(fd, name, c.flags()&(oRdonly|oWronly|oRdwr))
 	if err != nil {
@@ -108,14 +104,14 @@ func openWith(name string, c *config) (*Queue, error) {
 // ("/myapp-" gives "/myapp-1b2c3d..."), like os.CreateTemp. The queue is
 // created exclusively with mode 0600 unless opts say otherwise; the caller
 // should Unlink it (q.Name()) when done.
-func CreateTemp(prefix string, opts ...Option) (*Queue, error) {
+func CreateTemp(prefix string, opts ...OpenOption) (*Queue, error) {
 	if prefix == "" {
 		prefix = "/chanmq-"
 	}
 	if !strings.HasPrefix(prefix, "/") {
 		prefix = "/" + prefix
 	}
-	all := append([]Option{Create(0o600)}, opts...)
+	all := append([]OpenOption{Create(0o600)}, opts...)
 	all = append(all, Exclusive())
 	var err error
 	for range 100 {
@@ -151,12 +147,12 @@ func NewQueue(f *os.File) (*Queue, error) {
 		return nil, opError("adopt", name, err)
 	}
 	if dupErr != nil {
-		return nil, opError("adopt", name, explainErrno("adopt", name, dupErr, nil))
+		return nil, failure("adopt", name, dupErr, nil)
 	}
 	mode, err := sysAccessMode(fd)
 	if err != nil {
 		_ = sysClose(fd)
-		return nil, opError("adopt", name, explainErrno("adopt", name, err, nil))
+		return nil, failure("adopt", name, err, nil)
 	}
 	if n := sysFdName(fd); n != "" {
 		name = n
@@ -217,7 +213,7 @@ func newQueue(fd int, name string, accessMode int) (*Queue, error) {
 	}
 	size := q.msgSize
 	q.bufs.New = func() any { b := make([]byte, size); return &b }
-	q.rx, q.tx = newWaiter(q, true), newWaiter(q, false)
+	q.rx, q.tx = newWaiter(q, true, q.held.has), newWaiter(q, false, nil)
 	return q, nil
 }
 
@@ -250,7 +246,7 @@ func (q *Queue) Attr() (Attr, error) {
 	a, err := sysGetAttr(q.fd)
 	q.releaseFD()
 	if err != nil {
-		return Attr{}, opError("attr", q.name, explainErrno("attr", q.name, err, nil))
+		return Attr{}, failure("attr", q.name, err, nil)
 	}
 	return Attr{MaxMessages: a.maxMsg, MessageSize: a.msgSize, Messages: a.curMsgs}, nil
 }
@@ -268,210 +264,6 @@ func (q *Queue) acquireFD() bool {
 
 func (q *Queue) releaseFD() { q.life.RUnlock() }
 
-// Send queues msg with the given priority (0 to MaxPriority; higher is
-// received first). While the queue is full it waits until there is room,
-// ctx is done, or the Queue is closed. On cancellation the error matches
-// ctx.Err() and msg was not queued. Send does not allocate.
-func (q *Queue) Send(ctx context.Context, msg []byte, priority uint) error {
-	if err := q.checkSend(msg, priority); err != nil {
-		return err
-	}
-	err := q.trySend(msg, priority)
-	if err == errAgain {
-		err = q.spinSend(ctx, msg, priority)
-	}
-	if err == errAgain {
-		_, _, err = q.tx.wait(ctx, msg, priority)
-	}
-	return q.sendError(msg, err)
-}
-
-// TrySend queues msg if there is room and fails with ErrFull if not, like a
-// select with a default case. It never blocks and does not allocate.
-func (q *Queue) TrySend(msg []byte, priority uint) error {
-	if err := q.checkSend(msg, priority); err != nil {
-		return err
-	}
-	err := q.trySend(msg, priority)
-	if err == errAgain {
-		err = ErrFull
-	}
-	return q.sendError(msg, err)
-}
-
-func (q *Queue) checkSend(msg []byte, priority uint) error {
-	switch {
-	case !q.canSend:
-		return opError("send", q.name, ErrReadOnly)
-	case len(msg) > q.msgSize:
-		return opError("send", q.name, fmt.Errorf("%w (%d > %d bytes)", ErrMessageTooLarge, len(msg), q.msgSize))
-	case priority > MaxPriority:
-		return opError("send", q.name, fmt.Errorf("%w: %d (0 to %d)", ErrPriority, priority, MaxPriority))
-	}
-	return nil
-}
-
-func (q *Queue) trySend(msg []byte, priority uint) error {
-	if !q.acquireFD() {
-		return ErrClosed
-	}
-	err := sysTrySend(q.fd, msg, priority, q.tryTimeout)
-	q.releaseFD()
-	if err == errTimedOut {
-		return errAgain
-	}
-	return err
-}
-
-func (q *Queue) sendError(msg []byte, err error) error {
-	if err == nil {
-		return nil
-	}
-	if err == errMsgSize {
-		err = fmt.Errorf("%w (%d > %d bytes)", ErrMessageTooLarge, len(msg), q.msgSize)
-	}
-	return opError("send", q.name, explainErrno("send", q.name, err, nil))
-}
-
-// Receive takes the next message: the highest priority first, FIFO within
-// a priority. While the queue is empty it waits until a message arrives,
-// ctx is done, or the Queue is closed. The returned slice is new and
-// exactly the message's length. On cancellation the error matches
-// ctx.Err() and no message was taken: nothing is lost.
-//
-// Messages that a stopped receive pump of this Queue was holding come
-// first, in the order the pump took them.
-func (q *Queue) Receive(ctx context.Context) (msg []byte, priority uint, err error) {
-	if err := q.checkReceive(); err != nil {
-		return nil, 0, err
-	}
-	if m, ok := q.pending.pop(); ok {
-		return m.Data, m.Priority, nil
-	}
-	bp := q.bufs.Get().(*[]byte)
-	n, prio, err := q.tryReceive(*bp)
-	if err == errAgain {
-		n, prio, err = q.spinReceive(ctx, *bp)
-	}
-	if err == errAgain {
-		n, prio, err = q.rx.wait(ctx, *bp, 0)
-	}
-	if err != nil {
-		q.bufs.Put(bp)
-		return nil, 0, q.receiveError(err)
-	}
-	msg = make([]byte, n)
-	copy(msg, (*bp)[:n])
-	q.bufs.Put(bp)
-	return msg, prio, nil
-}
-
-// ReceiveInto is Receive into buf, which must be at least MessageSize bytes
-// long (else ErrBufferTooSmall and the message stays queued). It returns
-// the message's length and does not allocate.
-func (q *Queue) ReceiveInto(ctx context.Context, buf []byte) (n int, priority uint, err error) {
-	if err := q.checkReceiveInto(buf); err != nil {
-		return 0, 0, err
-	}
-	if m, ok := q.pending.pop(); ok {
-		return copy(buf, m.Data), m.Priority, nil
-	}
-	n, priority, err = q.tryReceive(buf)
-	if err == errAgain {
-		n, priority, err = q.spinReceive(ctx, buf)
-	}
-	if err == errAgain {
-		n, priority, err = q.rx.wait(ctx, buf, 0)
-	}
-	if err != nil {
-		return 0, 0, q.receiveError(err)
-	}
-	return n, priority, nil
-}
-
-// TryReceive takes the next message if there is one and fails with ErrEmpty
-// if not, like a select with a default case. It never blocks; it allocates
-// only the message it returns.
-func (q *Queue) TryReceive() (msg []byte, priority uint, err error) {
-	if err := q.checkReceive(); err != nil {
-		return nil, 0, err
-	}
-	if m, ok := q.pending.pop(); ok {
-		return m.Data, m.Priority, nil
-	}
-	bp := q.bufs.Get().(*[]byte)
-	n, prio, err := q.tryReceive(*bp)
-	if err != nil {
-		q.bufs.Put(bp)
-		if err == errAgain {
-			err = ErrEmpty
-		}
-		return nil, 0, q.receiveError(err)
-	}
-	msg = make([]byte, n)
-	copy(msg, (*bp)[:n])
-	q.bufs.Put(bp)
-	return msg, prio, nil
-}
-
-// TryReceiveInto is TryReceive into buf, with ReceiveInto's rules for buf.
-// It never blocks and does not allocate.
-func (q *Queue) TryReceiveInto(buf []byte) (n int, priority uint, err error) {
-	if err := q.checkReceiveInto(buf); err != nil {
-		return 0, 0, err
-	}
-	if m, ok := q.pending.pop(); ok {
-		return copy(buf, m.Data), m.Priority, nil
-	}
-	n, priority, err = q.tryReceive(buf)
-	if err != nil {
-		if err == errAgain {
-			err = ErrEmpty
-		}
-		return 0, 0, q.receiveError(err)
-	}
-	return n, priority, nil
-}
-
-func (q *Queue) checkReceive() error {
-	if !q.canRecv {
-		return opError("receive", q.name, ErrWriteOnly)
-	}
-	if q.closed.Load() {
-		return opError("receive", q.name, ErrClosed)
-	}
-	return nil
-}
-
-func (q *Queue) checkReceiveInto(buf []byte) error {
-	if err := q.checkReceive(); err != nil {
-		return err
-	}
-	if len(buf) < q.msgSize {
-		return opError("receive", q.name, fmt.Errorf("%w: %d bytes, the queue's MessageSize is %d (use a buffer of q.MessageSize() bytes)", ErrBufferTooSmall, len(buf), q.msgSize))
-	}
-	return nil
-}
-
-func (q *Queue) tryReceive(buf []byte) (int, uint, error) {
-	if !q.acquireFD() {
-		return 0, 0, ErrClosed
-	}
-	n, prio, err := sysTryReceive(q.fd, buf, q.tryTimeout)
-	q.releaseFD()
-	if err == errTimedOut {
-		err = errAgain
-	}
-	return n, prio, err
-}
-
-func (q *Queue) receiveError(err error) error {
-	if err == errMsgSize {
-		err = fmt.Errorf("%w: the queue's MessageSize is %d", ErrBufferTooSmall, q.msgSize)
-	}
-	return opError("receive", q.name, explainErrno("receive", q.name, err, nil))
-}
-
 // Close closes the Queue; the kernel queue itself lives on until Unlink.
 // Every blocked call on this Queue returns ErrClosed, and so do later
 // calls. Close waits for the Queue's pumps to stop, then puts the messages
@@ -485,53 +277,17 @@ func (q *Queue) Close() error {
 }
 
 func (q *Queue) close() error {
-	q.pumpMu.Lock()
-	q.closed.Store(true)
-	q.pumpMu.Unlock()
+	q.markClosed()
 	close(q.done)
 	// Wake parked waiters without closing the descriptor: pumps still
 	// need it to put back what they hold.
-	q.rx.interrupt()
-	q.tx.interrupt()
-	q.pumps.Wait()
+	q.rx.wake()
+	q.tx.wake()
+	q.waitPumps()
 
 	q.life.Lock() // no direct syscall is in flight from here on
 	defer q.life.Unlock()
-	var errs []error
-	if left := q.putBack(); left != nil {
-		errs = append(errs, left)
-	}
-	if err := q.file.Close(); err != nil {
-		errs = append(errs, err)
-	}
-	return opError("close", q.name, errors.Join(errs...))
-}
-
-// putBack returns the pending messages to the kernel queue, in order, and
-// reports those that did not fit.
-func (q *Queue) putBack() error {
-	msgs := q.pending.takeAll()
-	var left []Message
-	var why error
-	for i, m := range msgs {
-		err := sysTrySend(q.fd, m.Data, m.Priority, q.tryTimeout)
-		if err == nil {
-			continue
-		}
-		switch {
-		case err == errAgain || err == errTimedOut:
-			why = fmt.Errorf("putting messages back: %w", ErrFull)
-		case !q.canSend:
-			why = fmt.Errorf("putting messages back: %w (open the queue read-write to let Close put them back)", ErrReadOnly)
-		default:
-			why = fmt.Errorf("putting messages back: %w", explainErrno("send", q.name, err, nil))
-		}
-		left = append(left, msgs[i])
-	}
-	if left == nil {
-		return nil
-	}
-	return &UndeliveredError{Messages: left, Err: why}
+	return opError("close", q.name, errors.Join(q.putBack(), q.file.Close()))
 }
 
 // Unlink removes the queue called name. Processes that have it open keep
@@ -541,8 +297,5 @@ func Unlink(name string) error {
 	if err := validateName(name); err != nil {
 		return opError("unlink", name, err)
 	}
-	if err := sysUnlink(name); err != nil {
-		return opError("unlink", name, explainErrno("unlink", name, err, nil))
-	}
-	return nil
+	return failure("unlink", name, sysUnlink(name), nil)
 }

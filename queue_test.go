@@ -121,7 +121,7 @@ func qtParked(gid string) int {
 	}
 	count := 0
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if !strings.Contains(g, " in goroutine "+gid+"\n") || !strings.Contains(g, "chanmq.(*waiter).wait") {
+		if !strings.Contains(g, " in goroutine "+gid+"\n") || !strings.Contains(g, "chanmq.(*waiter).park") {
 			continue
 		}
 		header, _, _ := strings.Cut(g, "\n")
@@ -611,14 +611,14 @@ func TestOpenRejectsInvalidOptions(t *testing.T) {
 	name := qtUniqueName(t) // never created: options are checked first
 	for _, tc := range []struct {
 		label string
-		opts  []Option
+		opts  []OpenOption
 	}{
-		{"MaxMessages(0)", []Option{Create(0o600), MaxMessages(0)}},
-		{"MessageSize(-1)", []Option{Create(0o600), MessageSize(-1)}},
-		{"ReadOnly+WriteOnly", []Option{ReadOnly(), WriteOnly()}},
-		{"Exclusive without Create", []Option{Exclusive()}},
-		{"MaxMessages without Create", []Option{MaxMessages(2)}},
-		{"Create with non-permission bits", []Option{Create(fs.ModeDir | 0o600)}},
+		{"MaxMessages(0)", []OpenOption{Create(0o600), MaxMessages(0)}},
+		{"MessageSize(-1)", []OpenOption{Create(0o600), MessageSize(-1)}},
+		{"ReadOnly+WriteOnly", []OpenOption{ReadOnly(), WriteOnly()}},
+		{"Exclusive without Create", []OpenOption{Exclusive()}},
+		{"MaxMessages without Create", []OpenOption{MaxMessages(2)}},
+		{"Create with non-permission bits", []OpenOption{Create(fs.ModeDir | 0o600)}},
 	} {
 		q, err := Open(name, tc.opts...)
 		if q != nil {
@@ -672,10 +672,10 @@ func qtReadSysctl(t *testing.T, name string) int {
 // qtOpenOverLimit opens a new queue with opts, which ask for more than a
 // sysctl allows, and returns the error. It skips t when the create
 // succeeds: the process is privileged (CAP_SYS_RESOURCE) and not bound.
-func qtOpenOverLimit(t *testing.T, opts ...Option) error {
+func qtOpenOverLimit(t *testing.T, opts ...OpenOption) error {
 	t.Helper()
 	name := qtUniqueName(t)
-	q, err := Open(name, append([]Option{Create(0o600), Exclusive()}, opts...)...)
+	q, err := Open(name, append([]OpenOption{Create(0o600), Exclusive()}, opts...)...)
 	if err == nil {
 		_ = q.Close()
 		t.Skip("the kernel allowed a queue above the sysctl limit: this process has CAP_SYS_RESOURCE")

@@ -153,7 +153,7 @@ func childCreateWithUmask() int {
 // getting at CHANMQ_T_NAME.
 func childOpenAsOtherUser() int {
 	name := os.Getenv("CHANMQ_T_NAME")
-	try := func(c string, opts ...Option) {
+	try := func(c string, opts ...OpenOption) {
 		q, err := Open(name, opts...)
 		if err == nil {
 			_ = q.Close()

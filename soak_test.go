@@ -166,11 +166,11 @@ func soakWorker(name string, proc uint64, d time.Duration, dir string) (*soakSta
 		log.add(soakReceived, id)
 	}
 	keepUndelivered := func(err error) bool {
-		var u *UndeliveredError
-		if !errors.As(err, &u) {
+		msgs := carriedMessages(err)
+		if msgs == nil {
 			return false
 		}
-		for _, m := range u.Messages {
+		for _, m := range msgs {
 			id, derr := decodeCheckedMsg(m.Data)
 			if derr != nil {
 				damaged.Add(1)

@@ -74,11 +74,11 @@ func stressSenderChild() int {
 		close(tx.C)
 		err := tx.Wait()
 		cancel()
-		var ue *UndeliveredError
+		var ue *UnsentError[Message]
 		switch {
 		case err == nil:
 		case errors.As(err, &ue) && errors.Is(err, context.DeadlineExceeded):
-			retry = append(ue.Messages, retry...)
+			retry = append(ue.Values, retry...)
 		default:
 			fmt.Fprintln(os.Stderr, "Wait:", err)
 			return 1

@@ -44,119 +44,104 @@ const (
 	oRdwr     = unix.O_RDWR
 )
 
+// ignoringEINTR calls f, which makes one syscall, again for as long as it
+// fails with EINTR: the one retry loop of this file. f makes the syscall
+// itself, so that each uintptr(unsafe.Pointer(p)) stays inside the
+// syscall's own argument list, the one place where the compiler keeps p's
+// object alive and in place for the call (rule 4 of unsafe.Pointer); a
+// helper that took the uintptrs would lose that. A closure that does not
+// escape costs no allocation.
+func ignoringEINTR(f func() (uintptr, unix.Errno)) (uintptr, error) {
+	for {
+		r, e := f()
+		switch e {
+		case 0:
+			return r, nil
+		case unix.EINTR:
+			continue
+		default:
+			return r, e
+		}
+	}
+}
+
 // sysOpen calls mq_open. name starts with "/" and holds no NUL. The kernel
 // wants the name without its slash; like glibc we pass a pointer one byte
 // into a NUL-terminated "/name" buffer (qemu-user reads the byte before).
 func sysOpen(name string, flags int, perm uint32, attr *mqAttr) (int, error) {
 	buf := make([]byte, len(name)+1)
 	copy(buf, name)
-	var attrPtr unsafe.Pointer
-	if attr != nil {
-		attrPtr = unsafe.Pointer(attr)
+	fd, err := ignoringEINTR(func() (uintptr, unix.Errno) {
+		r, _, e := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(&buf[1])),
+			uintptr(flags), uintptr(perm), uintptr(unsafe.Pointer(attr)), 0, 0)
+		return r, e
+	})
+	if err != nil {
+		return -1, err
 	}
-	for {
-		fd, _, e := unix.Syscall6(unix.SYS_MQ_OPEN, uintptr(unsafe.Pointer(&buf[1])),
-			uintptr(flags), uintptr(perm), uintptr(attrPtr), 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return -1, e
-		}
-		return int(fd), nil
-	}
+	return int(fd), nil
 }
 
 // sysUnlink calls mq_unlink, passing the name as sysOpen does.
 func sysUnlink(name string) error {
 	buf := make([]byte, len(name)+1)
 	copy(buf, name)
-	for {
+	_, err := ignoringEINTR(func() (uintptr, unix.Errno) {
 		_, _, e := unix.Syscall(unix.SYS_MQ_UNLINK, uintptr(unsafe.Pointer(&buf[1])), 0, 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return e
-		}
-		return nil
-	}
+		return 0, e
+	})
+	return err
 }
+
+// mayBlock reports whether a timed call with timeout abs can block: only
+// the fallback wait passes a future timeout. A nil abs on a nonblocking
+// descriptor, or the zero (long past) timeout, returns at once, and such
+// calls use RawSyscall6, which skips telling the scheduler about a
+// syscall that cannot block.
+func mayBlock(abs *timespec) bool { return abs != nil && (abs.Sec != 0 || abs.Nsec != 0) }
 
 // sysSend calls mq_timedsend. abs is nil for "no timeout", which on a
 // nonblocking descriptor means "return EAGAIN when full".
 func sysSend(fd int, msg []byte, prio uint, abs *timespec) error {
-	for {
-		_, _, e := unix.Syscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd),
-			uintptr(unsafe.Pointer(unsafe.SliceData(msg))), uintptr(len(msg)),
-			uintptr(prio), uintptr(unsafe.Pointer(abs)), 0)
-		if e == unix.EINTR {
-			continue
+	block := mayBlock(abs)
+	_, err := ignoringEINTR(func() (uintptr, unix.Errno) {
+		if block {
+			_, _, e := unix.Syscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(msg))),
+				uintptr(len(msg)), uintptr(prio), uintptr(unsafe.Pointer(abs)), 0)
+			return 0, e
 		}
-		if e != 0 {
-			return e
-		}
-		return nil
-	}
+		_, _, e := unix.RawSyscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(msg))),
+			uintptr(len(msg)), uintptr(prio), uintptr(unsafe.Pointer(abs)), 0)
+		return 0, e
+	})
+	return err
 }
 
-// sysTrySend is sysSend for a call that cannot block: a nonblocking
-// descriptor with abs nil, or a timeout already past. RawSyscall6 skips
-// telling the Go scheduler about a syscall that returns at once.
-func sysTrySend(fd int, msg []byte, prio uint, abs *timespec) error {
-	for {
-		_, _, e := unix.RawSyscall6(unix.SYS_MQ_TIMEDSEND, uintptr(fd),
-			uintptr(unsafe.Pointer(unsafe.SliceData(msg))), uintptr(len(msg)),
-			uintptr(prio), uintptr(unsafe.Pointer(abs)), 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return e
-		}
-		return nil
-	}
-}
-
-// sysTryReceive is sysReceive for a call that cannot block (see sysTrySend).
-func sysTryReceive(fd int, buf []byte, abs *timespec) (int, uint, error) {
+// sysReceive calls mq_timedreceive into buf, which must hold at least the
+// queue's message size or the kernel refuses with EMSGSIZE (and keeps the
+// message). abs is as for sysSend.
+func sysReceive(fd int, buf []byte, abs *timespec) (int, uint, error) {
 	var prio uint32
-	for {
-		n, _, e := unix.RawSyscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd),
-			uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)),
-			uintptr(unsafe.Pointer(&prio)), uintptr(unsafe.Pointer(abs)), 0)
-		if e == unix.EINTR {
-			continue
+	block := mayBlock(abs)
+	n, err := ignoringEINTR(func() (uintptr, unix.Errno) {
+		if block {
+			r, _, e := unix.Syscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))),
+				uintptr(len(buf)), uintptr(unsafe.Pointer(&prio)), uintptr(unsafe.Pointer(abs)), 0)
+			return r, e
 		}
-		if e != 0 {
-			return 0, 0, e
-		}
-		return int(n), uint(prio), nil
+		r, _, e := unix.RawSyscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(buf))),
+			uintptr(len(buf)), uintptr(unsafe.Pointer(&prio)), uintptr(unsafe.Pointer(abs)), 0)
+		return r, e
+	})
+	if err != nil {
+		return 0, 0, err
 	}
+	return int(n), uint(prio), nil
 }
 
 // sysYield calls sched_yield, letting another thread that is runnable on
 // this CPU (a peer process just woken, say) run first.
 func sysYield() { unix.RawSyscall(unix.SYS_SCHED_YIELD, 0, 0, 0) }
-
-// sysReceive calls mq_timedreceive into buf, which must hold at least the
-// queue's message size or the kernel refuses with EMSGSIZE (and keeps the
-// message).
-func sysReceive(fd int, buf []byte, abs *timespec) (int, uint, error) {
-	var prio uint32
-	for {
-		n, _, e := unix.Syscall6(unix.SYS_MQ_TIMEDRECEIVE, uintptr(fd),
-			uintptr(unsafe.Pointer(unsafe.SliceData(buf))), uintptr(len(buf)),
-			uintptr(unsafe.Pointer(&prio)), uintptr(unsafe.Pointer(abs)), 0)
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, 0, e
-		}
-		return int(n), uint(prio), nil
-	}
-}
 
 // sysGetAttr calls mq_getsetattr to read the attributes. It fails with EBADF
 // for a descriptor that is not a message queue.

@@ -36,19 +36,17 @@ const (
 	oRdwr     = 0x2
 )
 
-func sysOpen(string, int, uint32, *mqAttr) (int, error)       { return -1, errUnsupported }
-func sysUnlink(string) error                                  { return errUnsupported }
-func sysSend(int, []byte, uint, *timespec) error              { return errUnsupported }
-func sysReceive(int, []byte, *timespec) (int, uint, error)    { return 0, 0, errUnsupported }
-func sysTrySend(int, []byte, uint, *timespec) error           { return errUnsupported }
-func sysTryReceive(int, []byte, *timespec) (int, uint, error) { return 0, 0, errUnsupported }
-func sysYield()                                               {}
-func sysGetAttr(int) (mqAttr, error)                          { return mqAttr{}, errUnsupported }
-func sysSetFlags(int, int) error                              { return errUnsupported }
-func sysDup(int) (int, error)                                 { return -1, errUnsupported }
-func sysClose(int) error                                      { return errUnsupported }
-func sysAccessMode(int) (int, error)                          { return 0, errUnsupported }
-func sysFdName(int) string                                    { return "" }
-func absTimespec(time.Time) timespec                          { return timespec{} }
+func sysOpen(string, int, uint32, *mqAttr) (int, error)    { return -1, errUnsupported }
+func sysUnlink(string) error                               { return errUnsupported }
+func sysSend(int, []byte, uint, *timespec) error           { return errUnsupported }
+func sysReceive(int, []byte, *timespec) (int, uint, error) { return 0, 0, errUnsupported }
+func sysYield()                                            {}
+func sysGetAttr(int) (mqAttr, error)                       { return mqAttr{}, errUnsupported }
+func sysSetFlags(int, int) error                           { return errUnsupported }
+func sysDup(int) (int, error)                              { return -1, errUnsupported }
+func sysClose(int) error                                   { return errUnsupported }
+func sysAccessMode(int) (int, error)                       { return 0, errUnsupported }
+func sysFdName(int) string                                 { return "" }
+func absTimespec(time.Time) timespec                       { return timespec{} }
 
 var errMsgSize = errors.New("message size")

@@ -69,7 +69,7 @@ func runCreate(c *cli, opts any, args []string) error {
 		return usageErr("create", "-size must be at least 1")
 	}
 	perm := fs.FileMode(o.mode)
-	qopts := []chanmq.Option{chanmq.Create(perm), chanmq.Exclusive()}
+	qopts := []chanmq.OpenOption{chanmq.Create(perm), chanmq.Exclusive()}
 	if o.max > 0 {
 		qopts = append(qopts, chanmq.MaxMessages(o.max))
 	}

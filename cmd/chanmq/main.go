@@ -307,7 +307,7 @@ func queueErr(cmd, name string, err error) error {
 }
 
 // openQueue opens name for cmd, turning errors into queueErr's messages.
-func openQueue(cmd, name string, opts ...chanmq.Option) (*chanmq.Queue, error) {
+func openQueue(cmd, name string, opts ...chanmq.OpenOption) (*chanmq.Queue, error) {
 	q, err := chanmq.Open(name, opts...)
 	if err != nil {
 		return nil, queueErr(cmd, name, err)

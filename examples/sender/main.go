@@ -65,13 +65,13 @@ loop:
 
 	// Wait returns once the pump has queued everything, or says with their
 	// bytes which messages it could not queue.
-	var undelivered *chanmq.UndeliveredError
+	var unsent *chanmq.UnsentError[[]byte]
 	switch err := tx.Wait(); {
-	case errors.As(err, &undelivered):
-		for _, m := range undelivered.Messages {
-			fmt.Printf("sender: not queued: %q\n", m.Data)
+	case errors.As(err, &unsent):
+		for _, m := range unsent.Values {
+			fmt.Printf("sender: not queued: %q\n", m)
 		}
-		sent -= len(undelivered.Messages)
+		sent -= len(unsent.Values)
 		if ctx.Err() == nil {
 			log.Fatal(err)
 		}

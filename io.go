@@ -1,0 +1,143 @@
+package chanmq
+
+import (
+	"context"
+	"fmt"
+)
+
+// This file is the Queue's one send path and one receive path; the public
+// methods are thin wrappers over them.
+
+// Send queues msg with the given priority (0 to MaxPriority; higher is
+// received first). While the queue is full it waits until there is room,
+// ctx is done, or the Queue is closed. On cancellation the error matches
+// ctx.Err() and msg was not queued; a Send whose ctx is already done
+// queues nothing. Send does not allocate.
+func (q *Queue) Send(ctx context.Context, msg []byte, priority uint) error {
+	return q.send(ctx, msg, priority, true)
+}
+
+// TrySend queues msg if there is room and fails with ErrFull if not, like a
+// select with a default case. It never blocks and does not allocate.
+func (q *Queue) TrySend(msg []byte, priority uint) error {
+	return q.send(context.Background(), msg, priority, false)
+}
+
+// Receive takes the next message: the highest priority first, FIFO within
+// a priority. While the queue is empty it waits until a message arrives,
+// ctx is done, or the Queue is closed. The returned slice is new and
+// exactly the message's length. On cancellation the error matches
+// ctx.Err() and no message was taken: nothing is lost. A Receive whose ctx
+// is already done takes nothing, even when a message is queued.
+//
+// Messages that a stopped receive pump of this Queue was holding come
+// first, in the order they were taken from the kernel queue, before newer
+// messages of any priority; a Receive already waiting when a pump stops
+// takes them too.
+func (q *Queue) Receive(ctx context.Context) (msg []byte, priority uint, err error) {
+	return q.receiveNew(ctx, true)
+}
+
+// TryReceive takes the next message if there is one and fails with ErrEmpty
+// if not, like a select with a default case. It never blocks; it allocates
+// only the message it returns.
+func (q *Queue) TryReceive() (msg []byte, priority uint, err error) {
+	return q.receiveNew(context.Background(), false)
+}
+
+// ReceiveInto is Receive into buf, which must be at least MessageSize bytes
+// long (else ErrBufferTooSmall and the message stays queued). It returns
+// the message's length and does not allocate.
+func (q *Queue) ReceiveInto(ctx context.Context, buf []byte) (n int, priority uint, err error) {
+	return q.receiveInto(ctx, buf, true)
+}
+
+// TryReceiveInto is TryReceive into buf, with ReceiveInto's rules for buf.
+// It never blocks and does not allocate.
+func (q *Queue) TryReceiveInto(buf []byte) (n int, priority uint, err error) {
+	return q.receiveInto(context.Background(), buf, false)
+}
+
+// send is the one send path: check, then the waiter's try/spin/park.
+func (q *Queue) send(ctx context.Context, msg []byte, priority uint, block bool) error {
+	switch {
+	case !q.canSend:
+		return opError("send", q.name, ErrReadOnly)
+	case len(msg) > q.msgSize:
+		return opError("send", q.name, fmt.Errorf("%w (%d > %d bytes)", ErrMessageTooLarge, len(msg), q.msgSize))
+	case priority > MaxPriority:
+		return opError("send", q.name, fmt.Errorf("%w: %d (0 to %d)", ErrPriority, priority, MaxPriority))
+	}
+	_, _, err := q.tx.do(ctx, msg, priority, block)
+	switch err {
+	case nil:
+		return nil
+	case errAgain:
+		err = ErrFull
+	case errMsgSize:
+		err = fmt.Errorf("%w (%d > %d bytes)", ErrMessageTooLarge, len(msg), q.msgSize)
+	}
+	return failure("send", q.name, err, nil)
+}
+
+// receive is the one receive path: held messages first, then the kernel
+// queue through the waiter's try/spin/park (which a message given back by
+// a stopping pump interrupts). A held message is returned as it is (its
+// Data is its own); a message from the kernel is in buf. Each message is
+// numbered in the order this Queue took it. A call whose ctx has ended
+// takes nothing.
+func (q *Queue) receive(ctx context.Context, buf []byte, block bool) (m heldMessage, fromKernel bool, err error) {
+	switch {
+	case !q.canRecv:
+		return m, false, opError("receive", q.name, ErrWriteOnly)
+	case q.closed.Load():
+		return m, false, opError("receive", q.name, ErrClosed)
+	case len(buf) < q.msgSize:
+		return m, false, opError("receive", q.name, fmt.Errorf("%w: %d bytes, the queue's MessageSize is %d (use a buffer of q.MessageSize() bytes)", ErrBufferTooSmall, len(buf), q.msgSize))
+	}
+	for {
+		if err := ctxEnded(ctx, q.done); err != nil {
+			return m, false, opError("receive", q.name, err)
+		}
+		if held, ok := q.held.pop(); ok {
+			return held, false, nil
+		}
+		n, prio, err := q.rx.do(ctx, buf, 0, block)
+		switch err {
+		case nil:
+			return heldMessage{Message{Data: buf[:n], Priority: prio}, q.held.next()}, true, nil
+		case errInterrupted:
+			continue
+		case errAgain:
+			err = ErrEmpty
+		case errMsgSize:
+			err = fmt.Errorf("%w: the queue's MessageSize is %d", ErrBufferTooSmall, q.msgSize)
+		}
+		return m, false, failure("receive", q.name, err, nil)
+	}
+}
+
+// receiveNew is receive into a pooled buffer, returning a new slice.
+func (q *Queue) receiveNew(ctx context.Context, block bool) ([]byte, uint, error) {
+	bp := q.bufs.Get().(*[]byte)
+	m, fromKernel, err := q.receive(ctx, *bp, block)
+	if fromKernel {
+		msg := make([]byte, len(m.Data))
+		copy(msg, m.Data)
+		m.Data = msg
+	}
+	q.bufs.Put(bp)
+	return m.Data, m.Priority, err
+}
+
+// receiveInto is receive into the caller's buf.
+func (q *Queue) receiveInto(ctx context.Context, buf []byte, block bool) (int, uint, error) {
+	m, fromKernel, err := q.receive(ctx, buf, block)
+	if err != nil {
+		return 0, 0, err
+	}
+	if !fromKernel {
+		copy(buf, m.Data)
+	}
+	return len(m.Data), m.Priority, nil
+}
