@@ -325,7 +325,8 @@ func (stringCodec) Decode(data []byte) (string, error) { return string(data), ni
 // import, such as protobuf or MessagePack. appendFn appends the encoding of
 // v to buf; decodeFn decodes one whole message into a new T and must not
 // keep data (copy what you keep). Their errors come back wrapped in a
-// *CodecError. A nil function makes that direction fail with an error
+// *CodecError, with buf from Append and the zero T from Decode (whatever the
+// function returned with its error is dropped). A nil function makes that direction fail with an error
 // matching errors.ErrUnsupported: Funcs(appendFn, nil) is an encode-only
 // codec for a sender. Both functions must be safe for concurrent use, and
 // decodeFn must not panic on any input.

@@ -135,16 +135,7 @@ func TestJSONInteropWithPython(t *testing.T) {
 // bytes exactly, and JSON text C sends decodes.
 func TestJSONInteropWithC(t *testing.T) {
 	t.Parallel()
-	skipWithoutSubprocesses(t)
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("no C compiler (cc) on PATH: cannot build the C peer")
-	}
-	peer := filepath.Join(t.TempDir(), "mqpeer")
-	build := exec.Command(cc, "-O2", "-Wall", "-o", peer, filepath.Join("testdata", "mqpeer.c"), "-lrt")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the C peer: %v\n%s", err, out)
-	}
+	peer := buildCPeer(t)
 	run := func(t *testing.T, args ...string) string {
 		t.Helper()
 		out, err := exec.Command(peer, args...).Output()
@@ -189,4 +180,22 @@ func TestJSONInteropWithC(t *testing.T) {
 			t.Fatalf("Decode of C's message = %+v, %v;\nwant %+v", got, err, want)
 		}
 	})
+}
+
+// buildCPeer compiles testdata/mqpeer.c into t's temporary directory and
+// returns its path. It skips t when this run cannot start processes or has
+// no C compiler. (TestInteropWithC builds the same peer inline.)
+func buildCPeer(t testing.TB) string {
+	t.Helper()
+	skipWithoutSubprocesses(t)
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler (cc) on PATH: cannot build the C peer")
+	}
+	peer := filepath.Join(t.TempDir(), "mqpeer")
+	build := exec.Command(cc, "-O2", "-Wall", "-o", peer, filepath.Join("testdata", "mqpeer.c"), "-lrt")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the C peer: %v\n%s", err, out)
+	}
+	return peer
 }
