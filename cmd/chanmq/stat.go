@@ -13,10 +13,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/chanmq/chanmq"
+	"github.com/chanmq/chanmq/internal/mqueuefs"
 )
-
-// mountHint is how to mount the mqueue filesystem, for messages.
-const mountHint = "mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue (as root)"
 
 func init() {
 	commands = append(commands,
@@ -127,7 +125,7 @@ func runStat(c *cli, _ any, args []string) error {
 
 	var info fsInfo
 	var fsErr error
-	dir, release, _, err := mqueueFS()
+	dir, release, _, err := mqueuefs.Dir()
 	if err == nil {
 		info, fsErr = statFS(dir, name)
 		release()
@@ -162,13 +160,13 @@ func runLs(c *cli, opts any, args []string) error {
 	if len(args) > 0 {
 		return usageErr("ls", "ls takes no arguments, got %q", args)
 	}
-	dir, release, temporary, err := mqueueFS()
+	dir, release, temporary, err := mqueuefs.Dir()
 	if err != nil {
 		return fmt.Errorf("ls: %v", err)
 	}
 	defer release()
 	if temporary {
-		fmt.Fprintf(c.stderr, "chanmq: note: no mqueue filesystem is mounted, so ls mounted one on a temporary directory; to mount it for good: %s\n", mountHint)
+		fmt.Fprintf(c.stderr, "chanmq: note: no mqueue filesystem is mounted, so ls mounted one on a temporary directory; to mount it for good: %s\n", mqueuefs.Hint)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {

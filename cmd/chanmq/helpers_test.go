@@ -1,0 +1,6 @@
+package main
+
+import "github.com/chanmq/chanmq/internal/mqueuefs"
+
+// mqueueFS is the name main_test.go knows the mqueue mount helper by.
+var mqueueFS = mqueuefs.Dir
