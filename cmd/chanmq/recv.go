@@ -13,12 +13,7 @@ import (
 	"github.com/chanmq/chanmq"
 )
 
-func init() {
-	commands = append(commands, &command{
-		name:    "recv",
-		args:    "/name [-n COUNT | -follow] [-timeout D | -nonblock] [-priority] [-json | -0 | -raw]",
-		summary: "take messages from a queue and print them",
-		help: `Take messages from the queue, highest priority first, and print each on its
+const recvHelp = `Take messages from the queue, highest priority first, and print each on its
 own line. recv waits for one message; -n COUNT waits for COUNT, and -follow
 prints messages until SIGINT or SIGTERM (exit 0).
 
@@ -31,21 +26,17 @@ the previous message) and -nonblock when the queue is empty: exit 3 when
 fewer than COUNT messages were printed, exit 0 with -follow (so
 'chanmq recv /q -follow -nonblock' drains a queue). A signal stops recv
 between messages: a message taken from the queue is always printed first.
-`,
-		flags: func(fs *flag.FlagSet) any {
-			o := &recvOpts{}
-			fs.IntVar(&o.n, "n", 1, "number of messages to print")
-			fs.BoolVar(&o.follow, "follow", false, "print messages until interrupted (or until -timeout/-nonblock stop it)")
-			fs.DurationVar(&o.timeout, "timeout", 0, "wait at most this long (such as 5s) for each message")
-			fs.BoolVar(&o.nonblock, "nonblock", false, "do not wait: stop when the queue is empty")
-			fs.BoolVar(&o.priority, "priority", false, "print each message's priority and a tab before it")
-			fs.BoolVar(&o.json, "json", false, `print {"data":"<base64>","priority":N} lines`)
-			fs.BoolVar(&o.nul, "0", false, "end each message with a NUL byte instead of a newline")
-			fs.BoolVar(&o.raw, "raw", false, "print the message bytes with nothing after them")
-			return o
-		},
-		run: runRecv,
-	})
+`
+
+func recvFlags(fs *flag.FlagSet, o *recvOpts) {
+	fs.IntVar(&o.n, "n", 1, "number of messages to print")
+	fs.BoolVar(&o.follow, "follow", false, "print messages until interrupted (or until -timeout/-nonblock stop it)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "wait at most this long (such as 5s) for each message")
+	fs.BoolVar(&o.nonblock, "nonblock", false, "do not wait: stop when the queue is empty")
+	fs.BoolVar(&o.priority, "priority", false, "print each message's priority and a tab before it")
+	fs.BoolVar(&o.json, "json", false, `print {"data":"<base64>","priority":N} lines`)
+	fs.BoolVar(&o.nul, "0", false, "end each message with a NUL byte instead of a newline")
+	fs.BoolVar(&o.raw, "raw", false, "print the message bytes with nothing after them")
 }
 
 type recvOpts struct {
@@ -64,8 +55,7 @@ type jsonOut struct {
 	Priority uint   `json:"priority"`
 }
 
-func runRecv(c *cli, opts any, args []string) error {
-	o := opts.(*recvOpts)
+func runRecv(c *cli, o *recvOpts, args []string) error {
 	name, err := oneName("recv", args)
 	if err != nil {
 		return err
