@@ -45,7 +45,14 @@
 // `chanmq send -json`. -timeout D gives up when no message comes within D
 // (of the start, or of the previous message); -nonblock gives up when the
 // queue is empty. SIGINT and SIGTERM stop recv between messages: a message
-// it took from the queue is always printed first.
+// it took from the queue is always printed first. A message that cannot be
+// written (a pipe whose reader exited, a full disk) is put back into the
+// queue with its priority, behind the messages of that priority queued
+// since, and recv exits 1; recv opens the queue read-write for that, and
+// when this user may only read it, prints such a message in base64 on
+// standard error. Bytes written into a pipe are its reader's: messages a
+// reader such as head -1 did not read are gone when it exits, so prefer
+// -n COUNT to -follow | head.
 //
 // stat prints a queue's capacity, message size and current count, and its
 // mode, owner and queued bytes when the mqueue filesystem can be read
