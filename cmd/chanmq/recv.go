@@ -90,6 +90,11 @@ func runRecv(c *cli, o *recvOpts, args []string) error {
 	out := bufio.NewWriter(c.stdout)
 	got := 0
 	for o.follow || got < o.n {
+		// A signal stops recv between messages: look before taking one,
+		// since the message taken next would have to be printed.
+		if err := c.ctx.Err(); err != nil {
+			return recvErr(c.ctx, name, err, o, got)
+		}
 		msg, prio, err := recvOne(c.ctx, q, o)
 		if err != nil {
 			return recvErr(c.ctx, name, err, o, got)

@@ -8,10 +8,13 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -211,4 +214,111 @@ func TestRecvReadOnlyPrintsWhatItCannotPutBack(t *testing.T) {
 		"no space left on device", "cannot be put back (this user may only read the queue)",
 		"priority 7", "in base64: "+base64.StdEncoding.EncodeToString([]byte(msg)))
 	wantLeft(t, name)
+}
+
+// TestSignalWhileWritingStopsAfterTheMessageInHand interrupts a recv that
+// is blocked writing message 1 of 10 into a full pipe: once the reader
+// drains the pipe, recv must finish printing that message and stop (-n 10:
+// exit 130; -follow: exit 0), leaving messages 2 to 10 in the queue,
+// rather than go on to print all ten.
+func TestSignalWhileWritingStopsAfterTheMessageInHand(t *testing.T) {
+	t.Parallel()
+	const count, size = 10, 8000
+	for _, tc := range []struct {
+		flag  string
+		check func(t *testing.T, r result)
+	}{
+		{"-n", func(t *testing.T, r result) {
+			wantFail(t, r, 130, "stopped by interrupt", "1 of 10")
+		}},
+		{"-follow", func(t *testing.T, r result) {
+			if r.code != 0 || r.stderr != "" {
+				t.Errorf("exit %d, stderr %q; want 0 and nothing", r.code, r.stderr)
+			}
+		}},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			t.Parallel()
+			name := newQueue(t, "-max", strconv.Itoa(count), "-size", strconv.Itoa(size))
+			var input bytes.Buffer
+			var want []string
+			for i := range count {
+				msg := fmt.Sprintf("%04d", i) + strings.Repeat("x", size-4)
+				input.WriteString(msg + "\n")
+				want = append(want, "0:"+msg)
+			}
+			mustRun(t, input.Bytes(), "send", name)
+
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			// The smallest pipe, one page, cannot hold one message: recv
+			// blocks in the write of message 1.
+			pipeSize, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, os.Getpagesize())
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"recv", name, tc.flag}
+			if tc.flag == "-n" {
+				args = append(args, strconv.Itoa(count))
+			}
+			cmd := exec.Command(bin, args...)
+			stderr := startTo(t, cmd, w)
+
+			q, err := chanmq.Open(name, chanmq.ReadOnly())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			waitFor(t, "recv to take message 1 and fill the pipe", func() bool {
+				n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ) // FIONREAD: bytes in the pipe
+				return q.Len() == count-1 && err == nil && n == pipeSize
+			})
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			// Once the kernel has delivered the signal, recv's runtime
+			// cancels its context within microseconds; nothing outside the
+			// process shows that step, so give it thousands of times that
+			// before the reader drains the pipe.
+			waitFor(t, "the kernel to deliver SIGINT", func() bool { return !signalPending(cmd.Process.Pid, syscall.SIGINT) })
+			time.Sleep(100 * time.Millisecond)
+
+			out, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimPrefix(want[0], "0:") + "\n"; string(out) != got {
+				t.Errorf("recv printed %d bytes starting %.20q, want message 1 alone (%d bytes)", len(out), out, len(got))
+			}
+			tc.check(t, finish(t, cmd, stderr))
+			wantLeft(t, name, want[1:]...)
+		})
+	}
+}
+
+// signalPending reports whether sig is pending for process pid, for the
+// process or one of its threads (the Sig/ShdPnd masks in
+// /proc/PID/status and /proc/PID/task/*/status).
+func signalPending(pid int, sig syscall.Signal) bool {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	files = append(files, fmt.Sprintf("/proc/%d/status", pid))
+	for _, f := range files {
+		status, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(status)) {
+			k, v, _ := strings.Cut(line, ":")
+			if k != "SigPnd" && k != "ShdPnd" {
+				continue
+			}
+			if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&(1<<(sig-1)) != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
