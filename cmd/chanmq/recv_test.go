@@ -13,7 +13,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -82,17 +81,15 @@ func drainQueue(t *testing.T, name string) []string {
 		t.Fatal(err)
 	}
 	defer q.Close()
-	var left []string
-	for {
+	left := make([]string, q.Len()) // the test's own queue: no one else takes from it
+	for i := range left {
 		msg, prio, err := q.TryReceive()
-		if errors.Is(err, chanmq.ErrEmpty) {
-			return left
-		}
 		if err != nil {
 			t.Fatal(err)
 		}
-		left = append(left, fmt.Sprintf("%d:%s", prio, msg))
+		left[i] = fmt.Sprintf("%d:%s", prio, msg)
 	}
+	return left
 }
 
 // wantLeft checks that the queue name holds exactly want ("priority:data",
@@ -102,6 +99,31 @@ func wantLeft(t *testing.T, name string, want ...string) {
 	if left := drainQueue(t, name); !slices.Equal(left, want) {
 		t.Errorf("queue holds %d message(s) %.24q, want %d: %.24q", len(left), left, len(want), want)
 	}
+}
+
+// signalPending reports whether sig is pending for process pid, for the
+// process or one of its threads (the Sig/ShdPnd masks in
+// /proc/PID/status and /proc/PID/task/*/status).
+func signalPending(pid int, sig syscall.Signal) bool {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	files = append(files, fmt.Sprintf("/proc/%d/status", pid))
+	for _, f := range files {
+		status, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(status)) {
+			k, v, _ := strings.Cut(line, ":")
+			if k != "SigPnd" && k != "ShdPnd" {
+				continue
+			}
+			var mask uint64
+			if _, err := fmt.Sscanf(v, "%x", &mask); err == nil && mask&(1<<(sig-1)) != 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestRecvPutsBackWhatABrokenPipeRefused is `chanmq recv /q -follow |
@@ -239,7 +261,7 @@ func TestSignalWhileWritingStopsAfterTheMessageInHand(t *testing.T) {
 	} {
 		t.Run(tc.flag, func(t *testing.T) {
 			t.Parallel()
-			name := newQueue(t, "-max", strconv.Itoa(count), "-size", strconv.Itoa(size))
+			name := newQueue(t, "-max", fmt.Sprint(count), "-size", fmt.Sprint(size))
 			var input bytes.Buffer
 			var want []string
 			for i := range count {
@@ -262,7 +284,7 @@ func TestSignalWhileWritingStopsAfterTheMessageInHand(t *testing.T) {
 			}
 			args := []string{"recv", name, tc.flag}
 			if tc.flag == "-n" {
-				args = append(args, strconv.Itoa(count))
+				args = append(args, fmt.Sprint(count))
 			}
 			cmd := exec.Command(bin, args...)
 			stderr := startTo(t, cmd, w)
@@ -297,28 +319,4 @@ func TestSignalWhileWritingStopsAfterTheMessageInHand(t *testing.T) {
 			wantLeft(t, name, want[1:]...)
 		})
 	}
-}
-
-// signalPending reports whether sig is pending for process pid, for the
-// process or one of its threads (the Sig/ShdPnd masks in
-// /proc/PID/status and /proc/PID/task/*/status).
-func signalPending(pid int, sig syscall.Signal) bool {
-	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	files = append(files, fmt.Sprintf("/proc/%d/status", pid))
-	for _, f := range files {
-		status, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for line := range strings.Lines(string(status)) {
-			k, v, _ := strings.Cut(line, ":")
-			if k != "SigPnd" && k != "ShdPnd" {
-				continue
-			}
-			if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&(1<<(sig-1)) != 0 {
-				return true
-			}
-		}
-	}
-	return false
 }
