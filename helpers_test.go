@@ -7,13 +7,12 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/chanmq/chanmq/internal/mqueuefs"
 )
 
 // testPrefix starts the name of every queue the tests create, so that a
@@ -146,26 +145,8 @@ func sweepTestQueues() {
 // mqueueDir returns a directory where the mqueue filesystem of this IPC
 // namespace is mounted, and a cleanup to call when done with it.
 func mqueueDir() (dir string, cleanup func(), ok bool) {
-	if mounts, err := os.ReadFile("/proc/self/mounts"); err == nil {
-		for _, line := range strings.Split(string(mounts), "\n") {
-			f := strings.Fields(line)
-			if len(f) >= 3 && f[2] == "mqueue" {
-				return f[1], func() {}, true
-			}
-		}
-	}
-	tmp, err := os.MkdirTemp("", "chanmq-mqueue-")
-	if err != nil {
-		return "", nil, false
-	}
-	if err := unix.Mount("none", tmp, "mqueue", 0, ""); err != nil {
-		_ = os.Remove(tmp)
-		return "", nil, false
-	}
-	return tmp, func() {
-		_ = unix.Unmount(tmp, 0)
-		_ = os.Remove(filepath.Clean(tmp))
-	}, true
+	dir, cleanup, _, err := mqueuefs.Dir()
+	return dir, cleanup, err == nil
 }
 
 // execWrapperEnv names a program that runs the test binary's children, as

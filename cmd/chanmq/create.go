@@ -11,29 +11,21 @@ import (
 	"github.com/chanmq/chanmq"
 )
 
-func init() {
-	commands = append(commands, &command{
-		name:    "create",
-		args:    "/name [-max N] [-size N] [-mode 0600] [-excl]",
-		summary: "create a queue",
-		help: `Create the queue /name. Without -max and -size it gets the system's defaults
+const createHelp = `Create the queue /name. Without -max and -size it gets the system's defaults
 (/proc/sys/fs/mqueue/msg_default and msgsize_default: usually 10 messages of
 8192 bytes); without CAP_SYS_RESOURCE they may be at most msg_max and
 msgsize_max. -mode is applied exactly (the umask does not apply).
 
 If the queue exists, create succeeds and leaves it as it is, unless -excl is
 given or -max/-size differ from the existing queue's (exit 1).
-`,
-		flags: func(fs *flag.FlagSet) any {
-			o := &createOpts{mode: 0o600}
-			fs.IntVar(&o.max, "max", 0, "capacity in messages (default: the system's msg_default)")
-			fs.IntVar(&o.size, "size", 0, "largest message in bytes (default: the system's msgsize_default)")
-			fs.Var(&o.mode, "mode", "permission bits, in octal")
-			fs.BoolVar(&o.excl, "excl", false, "fail if the queue already exists")
-			return o
-		},
-		run: runCreate,
-	})
+`
+
+func createFlags(fs *flag.FlagSet, o *createOpts) {
+	o.mode = 0o600
+	fs.IntVar(&o.max, "max", 0, "capacity in messages (default: the system's msg_default)")
+	fs.IntVar(&o.size, "size", 0, "largest message in bytes (default: the system's msgsize_default)")
+	fs.Var(&o.mode, "mode", "permission bits, in octal")
+	fs.BoolVar(&o.excl, "excl", false, "fail if the queue already exists")
 }
 
 type createOpts struct {
@@ -56,8 +48,7 @@ func (m *modeFlag) Set(s string) error {
 	return nil
 }
 
-func runCreate(c *cli, opts any, args []string) error {
-	o := opts.(*createOpts)
+func runCreate(c *cli, o *createOpts, args []string) error {
 	name, err := oneName("create", args)
 	if err != nil {
 		return err

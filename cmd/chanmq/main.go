@@ -45,7 +45,14 @@
 // `chanmq send -json`. -timeout D gives up when no message comes within D
 // (of the start, or of the previous message); -nonblock gives up when the
 // queue is empty. SIGINT and SIGTERM stop recv between messages: a message
-// it took from the queue is always printed first.
+// it took from the queue is always printed first. A message that cannot be
+// written (a pipe whose reader exited, a full disk) is put back into the
+// queue with its priority, behind the messages of that priority queued
+// since, and recv exits 1; recv opens the queue read-write for that, and
+// when this user may only read it, prints such a message in base64 on
+// standard error. Bytes written into a pipe are its reader's: messages a
+// reader such as head -1 did not read are gone when it exits, so prefer
+// -n COUNT to -follow | head.
 //
 // stat prints a queue's capacity, message size and current count, and its
 // mode, owner and queued bytes when the mqueue filesystem can be read
@@ -102,27 +109,73 @@ type command struct {
 	args    string // synopsis after the name
 	summary string // one line for the top-level usage
 	help    string // what -h prints after the synopsis and before the flags
-	flags   func(fs *flag.FlagSet) any
-	// run does the work with the parsed flags (what flags returned) and
-	// positional arguments.
-	run func(c *cli, opts any, args []string) error
+	// bind defines the command's flags on fs, bound to a fresh options
+	// value of the command's own type, and returns the command's work:
+	// run it, after fs has parsed the arguments, with the positional ones.
+	bind func(fs *flag.FlagSet) (run func(c *cli, args []string) error)
 }
 
-// commands holds the subcommands, filled by init functions; sorted by
-// cmdOrder for the usage text.
-var commands []*command
-
-var cmdOrder = []string{"create", "send", "recv", "stat", "ls", "rm"}
-
-func sortedCommands() []*command {
-	var out []*command
-	for _, name := range cmdOrder {
-		if cmd := lookup(name); cmd != nil {
-			out = append(out, cmd)
-		}
+// withOptions makes a command's bind from define, which defines flags
+// bound to the fields of an options struct O, and run, which does the work
+// with them: the compiler checks that both speak of the same O.
+func withOptions[O any](define func(*flag.FlagSet, *O), run func(*cli, *O, []string) error) func(*flag.FlagSet) func(*cli, []string) error {
+	return func(fs *flag.FlagSet) func(*cli, []string) error {
+		o := new(O)
+		define(fs, o)
+		return func(c *cli, args []string) error { return run(c, o, args) }
 	}
-	return out
 }
+
+// commands are the subcommands, in the order the usage lists them.
+var commands = []*command{
+	{
+		name:    "create",
+		args:    "/name [-max N] [-size N] [-mode 0600] [-excl]",
+		summary: "create a queue",
+		help:    createHelp,
+		bind:    withOptions(createFlags, runCreate),
+	},
+	{
+		name:    "send",
+		args:    "/name [-priority P] [-timeout D | -nonblock] [-0 | -raw | -json] [msg ...]",
+		summary: "queue messages from the arguments or standard input",
+		help:    sendHelp,
+		bind:    withOptions(sendFlags, runSend),
+	},
+	{
+		name:    "recv",
+		args:    "/name [-n COUNT | -follow] [-timeout D | -nonblock] [-priority] [-json | -0 | -raw]",
+		summary: "take messages from a queue and print them",
+		help:    recvHelp,
+		bind:    withOptions(recvFlags, runRecv),
+	},
+	{
+		name:    "stat",
+		args:    "/name",
+		summary: "print a queue's capacity, message size, count, mode and owner",
+		help:    statHelp,
+		bind:    withOptions(noFlags, runStat),
+	},
+	{
+		name:    "ls",
+		args:    "[-l]",
+		summary: "list the queues",
+		help:    lsHelp,
+		bind:    withOptions(lsFlags, runLs),
+	},
+	{
+		name:    "rm",
+		args:    "[-f] /name ...",
+		summary: "remove queues",
+		help:    rmHelp,
+		bind:    withOptions(rmFlags, runRm),
+	},
+}
+
+// noOpts are the options of a command that has no flags.
+type noOpts struct{}
+
+func noFlags(*flag.FlagSet, *noOpts) {}
 
 // cli is one run of the command: its streams and context.
 type cli struct {
@@ -176,7 +229,7 @@ func newFlagSet(cmd *command) *flag.FlagSet {
 
 func (c *cli) runCommand(cmd *command, args []string) error {
 	fs := newFlagSet(cmd)
-	opts := cmd.flags(fs)
+	runWith := cmd.bind(fs)
 	pos, err := parseInterspersed(fs, args)
 	if errors.Is(err, flag.ErrHelp) {
 		cmdUsage(c.stdout, cmd, fs)
@@ -187,7 +240,7 @@ func (c *cli) runCommand(cmd *command, args []string) error {
 	}
 	c.given = map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
-	return cmd.run(c, opts, pos)
+	return runWith(c, pos)
 }
 
 // parseInterspersed parses flags that may come before, between or after
@@ -215,11 +268,11 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 
 func topUsage(w io.Writer) {
 	fmt.Fprintf(w, "chanmq works with Linux POSIX message queues.\n\nUsage:\n\n")
-	for _, cmd := range sortedCommands() {
+	for _, cmd := range commands {
 		fmt.Fprintf(w, "\tchanmq %-6s %s\n", cmd.name, cmd.args)
 	}
 	fmt.Fprintf(w, "\nCommands:\n\n")
-	for _, cmd := range sortedCommands() {
+	for _, cmd := range commands {
 		fmt.Fprintf(w, "\t%-6s %s\n", cmd.name, cmd.summary)
 	}
 	fmt.Fprintf(w, "\nRun 'chanmq COMMAND -h' for a command's flags.\n\n%s", exitHelp)

@@ -3,22 +3,21 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	"io/fs"
+	"os/signal"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/chanmq/chanmq"
 )
 
-func init() {
-	commands = append(commands, &command{
-		name:    "recv",
-		args:    "/name [-n COUNT | -follow] [-timeout D | -nonblock] [-priority] [-json | -0 | -raw]",
-		summary: "take messages from a queue and print them",
-		help: `Take messages from the queue, highest priority first, and print each on its
+const recvHelp = `Take messages from the queue, highest priority first, and print each on its
 own line. recv waits for one message; -n COUNT waits for COUNT, and -follow
 prints messages until SIGINT or SIGTERM (exit 0).
 
@@ -31,21 +30,26 @@ the previous message) and -nonblock when the queue is empty: exit 3 when
 fewer than COUNT messages were printed, exit 0 with -follow (so
 'chanmq recv /q -follow -nonblock' drains a queue). A signal stops recv
 between messages: a message taken from the queue is always printed first.
-`,
-		flags: func(fs *flag.FlagSet) any {
-			o := &recvOpts{}
-			fs.IntVar(&o.n, "n", 1, "number of messages to print")
-			fs.BoolVar(&o.follow, "follow", false, "print messages until interrupted (or until -timeout/-nonblock stop it)")
-			fs.DurationVar(&o.timeout, "timeout", 0, "wait at most this long (such as 5s) for each message")
-			fs.BoolVar(&o.nonblock, "nonblock", false, "do not wait: stop when the queue is empty")
-			fs.BoolVar(&o.priority, "priority", false, "print each message's priority and a tab before it")
-			fs.BoolVar(&o.json, "json", false, `print {"data":"<base64>","priority":N} lines`)
-			fs.BoolVar(&o.nul, "0", false, "end each message with a NUL byte instead of a newline")
-			fs.BoolVar(&o.raw, "raw", false, "print the message bytes with nothing after them")
-			return o
-		},
-		run: runRecv,
-	})
+
+A message that cannot be written (the reader of a pipe has exited, the disk
+is full) goes back into the queue with its priority, behind the messages of
+that priority queued since, and recv exits 1. recv opens the queue
+read-write for that; when this user may only read the queue, such a message
+cannot go back, and recv prints its bytes in base64 on standard error.
+Bytes already written into a pipe are its reader's: messages a reader such
+as 'head -1' did not read are gone when it exits, so use -n COUNT rather
+than '-follow | head'.
+`
+
+func recvFlags(fs *flag.FlagSet, o *recvOpts) {
+	fs.IntVar(&o.n, "n", 1, "number of messages to print")
+	fs.BoolVar(&o.follow, "follow", false, "print messages until interrupted (or until -timeout/-nonblock stop it)")
+	fs.DurationVar(&o.timeout, "timeout", 0, "wait at most this long (such as 5s) for each message")
+	fs.BoolVar(&o.nonblock, "nonblock", false, "do not wait: stop when the queue is empty")
+	fs.BoolVar(&o.priority, "priority", false, "print each message's priority and a tab before it")
+	fs.BoolVar(&o.json, "json", false, `print {"data":"<base64>","priority":N} lines`)
+	fs.BoolVar(&o.nul, "0", false, "end each message with a NUL byte instead of a newline")
+	fs.BoolVar(&o.raw, "raw", false, "print the message bytes with nothing after them")
 }
 
 type recvOpts struct {
@@ -64,8 +68,7 @@ type jsonOut struct {
 	Priority uint   `json:"priority"`
 }
 
-func runRecv(c *cli, opts any, args []string) error {
-	o := opts.(*recvOpts)
+func runRecv(c *cli, o *recvOpts, args []string) error {
 	name, err := oneName("recv", args)
 	if err != nil {
 		return err
@@ -73,7 +76,12 @@ func runRecv(c *cli, opts any, args []string) error {
 	if err := checkRecvOpts(o, c.given["n"]); err != nil {
 		return err
 	}
-	q, err := openQueue("recv", name, chanmq.ReadOnly())
+	// A write to a closed pipe must fail with EPIPE, so that the message
+	// being written can be put back, instead of raising SIGPIPE, which
+	// would kill the process with the message in hand. Go raises it for
+	// writes to standard output unless the program handles the signal.
+	signal.Ignore(syscall.SIGPIPE)
+	q, err := openForRecv(name)
 	if err != nil {
 		return err
 	}
@@ -82,17 +90,74 @@ func runRecv(c *cli, opts any, args []string) error {
 	out := bufio.NewWriter(c.stdout)
 	got := 0
 	for o.follow || got < o.n {
+		// A signal stops recv between messages: look before taking one,
+		// since the message taken next would have to be printed.
+		if err := c.ctx.Err(); err != nil {
+			return recvErr(c.ctx, name, err, o, got)
+		}
 		msg, prio, err := recvOne(c.ctx, q, o)
 		if err != nil {
 			return recvErr(c.ctx, name, err, o, got)
 		}
-		// The message is out of the queue: print it whatever happens next.
 		if err := writeMessage(out, msg, prio, o); err != nil {
-			return fmt.Errorf("recv %s: writing a message taken from the queue to standard output: %v", name, err)
+			return unprinted(c.ctx, q, msg, prio, err, got)
 		}
 		got++
 	}
 	return nil
+}
+
+// openForRecv opens name read-write, so that a message recv took but
+// could not print can be put back, or read-only when this user may not
+// write to the queue.
+func openForRecv(name string) (*chanmq.Queue, error) {
+	q, err := chanmq.Open(name)
+	if errors.Is(err, fs.ErrPermission) {
+		q, err = chanmq.Open(name, chanmq.ReadOnly())
+	}
+	if err != nil {
+		return nil, queueErr("recv", name, err)
+	}
+	return q, nil
+}
+
+// putBackPatience bounds how long recv waits for room to put back a
+// message it could not print (there is none only if a sender filled the
+// queue since recv took it); a signal ends the wait too.
+const putBackPatience = 10 * time.Second
+
+// unprinted handles a message taken from q that could not be written to
+// standard output (writeErr; the reader of a pipe may have exited). It
+// puts the message back with its priority, behind the messages of that
+// priority queued since, and returns an error that says so. As a last
+// resort, when the message cannot be put back (q is read-only, or stays
+// full), the error carries its bytes in base64.
+func unprinted(ctx context.Context, q *chanmq.Queue, msg []byte, prio uint, writeErr error, printed int) error {
+	why := fmt.Sprintf("writing to standard output: %v", writeErr)
+	if errors.Is(writeErr, syscall.EPIPE) {
+		why = "standard output is a pipe whose reader has gone (broken pipe)"
+	}
+	err := q.TrySend(msg, prio)
+	if errors.Is(err, chanmq.ErrFull) && ctx.Err() == nil {
+		wait, cancel := context.WithTimeout(ctx, putBackPatience)
+		err = q.Send(wait, msg, prio)
+		cancel()
+	}
+	if err == nil {
+		return fmt.Errorf("recv %s: %s; the message it had taken was put back into the queue, with priority %d, behind any messages of that priority queued since (%d message(s) printed before it)",
+			q.Name(), why, prio, printed)
+	}
+	reason := err.Error()
+	switch {
+	case errors.Is(err, chanmq.ErrReadOnly):
+		reason = "this user may only read the queue"
+	case errors.Is(err, chanmq.ErrFull), errors.Is(err, context.DeadlineExceeded):
+		reason = "the queue stayed full"
+	case ctx.Err() != nil:
+		reason = fmt.Sprintf("stopped by %v while waiting for room", context.Cause(ctx))
+	}
+	return fmt.Errorf("recv %s: %s; the message it had taken cannot be put back (%s), so here are its %d bytes, priority %d, in base64: %s (%d message(s) printed before it)",
+		q.Name(), why, reason, len(msg), prio, base64.StdEncoding.EncodeToString(msg), printed)
 }
 
 func checkRecvOpts(o *recvOpts, givenN bool) error {

@@ -14,12 +14,7 @@ import (
 	"github.com/chanmq/chanmq"
 )
 
-func init() {
-	commands = append(commands, &command{
-		name:    "send",
-		args:    "/name [-priority P] [-timeout D | -nonblock] [-0 | -raw | -json] [msg ...]",
-		summary: "queue messages from the arguments or standard input",
-		help: `Queue each msg argument as one message. Without arguments, read standard
+const sendHelp = `Queue each msg argument as one message. Without arguments, read standard
 input: one message per line (the newline is not sent; an empty line is an
 empty message), or as -0, -raw or -json say. "--" ends the flags, to send a
 message that starts with "-".
@@ -27,19 +22,15 @@ message that starts with "-".
 While the queue is full, send waits until there is room; -timeout D waits at
 most D for each message and -nonblock not at all (both exit 3, after saying
 how many messages were sent).
-`,
-		flags: func(fs *flag.FlagSet) any {
-			o := &sendOpts{}
-			fs.UintVar(&o.priority, "priority", 0, fmt.Sprintf("message priority, 0 to %d (higher is received first)", chanmq.MaxPriority))
-			fs.DurationVar(&o.timeout, "timeout", 0, "wait at most this long (such as 5s) for room for each message, then exit 3")
-			fs.BoolVar(&o.nonblock, "nonblock", false, "do not wait for room: exit 3 if the queue is full")
-			fs.BoolVar(&o.nul, "0", false, "read NUL-terminated messages from standard input")
-			fs.BoolVar(&o.raw, "raw", false, "send all of standard input as one message")
-			fs.BoolVar(&o.json, "json", false, `read JSON objects {"data":"<base64>","priority":N} (recv -json's output)`)
-			return o
-		},
-		run: runSend,
-	})
+`
+
+func sendFlags(fs *flag.FlagSet, o *sendOpts) {
+	fs.UintVar(&o.priority, "priority", 0, fmt.Sprintf("message priority, 0 to %d (higher is received first)", chanmq.MaxPriority))
+	fs.DurationVar(&o.timeout, "timeout", 0, "wait at most this long (such as 5s) for room for each message, then exit 3")
+	fs.BoolVar(&o.nonblock, "nonblock", false, "do not wait for room: exit 3 if the queue is full")
+	fs.BoolVar(&o.nul, "0", false, "read NUL-terminated messages from standard input")
+	fs.BoolVar(&o.raw, "raw", false, "send all of standard input as one message")
+	fs.BoolVar(&o.json, "json", false, `read JSON objects {"data":"<base64>","priority":N} (recv -json's output)`)
 }
 
 type sendOpts struct {
@@ -57,8 +48,7 @@ type outgoing struct {
 	err      error
 }
 
-func runSend(c *cli, opts any, args []string) error {
-	o := opts.(*sendOpts)
+func runSend(c *cli, o *sendOpts, args []string) error {
 	if len(args) == 0 {
 		return usageErr("send", "missing queue name, such as /jobs")
 	}

@@ -13,49 +13,33 @@ import (
 	"text/tabwriter"
 
 	"github.com/chanmq/chanmq"
+	"github.com/chanmq/chanmq/internal/mqueuefs"
 )
 
-// mountHint is how to mount the mqueue filesystem, for messages.
-const mountHint = "mkdir -p /dev/mqueue && mount -t mqueue none /dev/mqueue (as root)"
-
-func init() {
-	commands = append(commands,
-		&command{
-			name:    "stat",
-			args:    "/name",
-			summary: "print a queue's capacity, message size, count, mode and owner",
-			help: `Print the queue's capacity, message size and current count, and its mode,
+const statHelp = `Print the queue's capacity, message size and current count, and its mode,
 owner and queued bytes when the mqueue filesystem can be read (/dev/mqueue or
 another mqueue mount, or a temporary mount when running as root).
-`,
-			flags: func(*flag.FlagSet) any { return nil },
-			run:   runStat,
-		},
-		&command{
-			name:    "ls",
-			args:    "[-l]",
-			summary: "list the queues",
-			help: `List the queues of this IPC namespace, as the mqueue filesystem shows them.
+`
+
+const lsHelp = `List the queues of this IPC namespace, as the mqueue filesystem shows them.
 When none is mounted, ls mounts one on a temporary directory if it may (as
 root) and says so; otherwise it prints the command that mounts it.
-`,
-			flags: func(fs *flag.FlagSet) any {
-				return fs.Bool("l", false, "long listing: count, capacity, message size, mode and owner")
-			},
-			run: runLs,
-		},
-		&command{
-			name:    "rm",
-			args:    "[-f] /name ...",
-			summary: "remove queues",
-			help: `Remove each queue. Processes that have it open keep using it until they
+`
+
+type lsOpts struct{ long bool }
+
+func lsFlags(fs *flag.FlagSet, o *lsOpts) {
+	fs.BoolVar(&o.long, "l", false, "long listing: count, capacity, message size, mode and owner")
+}
+
+const rmHelp = `Remove each queue. Processes that have it open keep using it until they
 close it; the name is free at once.
-`,
-			flags: func(fs *flag.FlagSet) any {
-				return fs.Bool("f", false, "ignore queues that do not exist")
-			},
-			run: runRm,
-		})
+`
+
+type rmOpts struct{ force bool }
+
+func rmFlags(fs *flag.FlagSet, o *rmOpts) {
+	fs.BoolVar(&o.force, "f", false, "ignore queues that do not exist")
 }
 
 // fsInfo is what the mqueue filesystem says about a queue.
@@ -114,7 +98,7 @@ func attrOf(name string) (chanmq.Attr, error) {
 	return q.Attr()
 }
 
-func runStat(c *cli, _ any, args []string) error {
+func runStat(c *cli, _ *noOpts, args []string) error {
 	name, err := oneName("stat", args)
 	if err != nil {
 		return err
@@ -127,7 +111,7 @@ func runStat(c *cli, _ any, args []string) error {
 
 	var info fsInfo
 	var fsErr error
-	dir, release, _, err := mqueueFS()
+	dir, release, _, err := mqueuefs.Dir()
 	if err == nil {
 		info, fsErr = statFS(dir, name)
 		release()
@@ -157,24 +141,23 @@ func runStat(c *cli, _ any, args []string) error {
 	return w.Flush()
 }
 
-func runLs(c *cli, opts any, args []string) error {
-	long := *opts.(*bool)
+func runLs(c *cli, o *lsOpts, args []string) error {
 	if len(args) > 0 {
 		return usageErr("ls", "ls takes no arguments, got %q", args)
 	}
-	dir, release, temporary, err := mqueueFS()
+	dir, release, temporary, err := mqueuefs.Dir()
 	if err != nil {
 		return fmt.Errorf("ls: %v", err)
 	}
 	defer release()
 	if temporary {
-		fmt.Fprintf(c.stderr, "chanmq: note: no mqueue filesystem is mounted, so ls mounted one on a temporary directory; to mount it for good: %s\n", mountHint)
+		fmt.Fprintf(c.stderr, "chanmq: note: no mqueue filesystem is mounted, so ls mounted one on a temporary directory; to mount it for good: %s\n", mqueuefs.Hint)
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("ls: reading the mqueue filesystem %s: %v", dir, err)
 	}
-	if !long {
+	if !o.long {
 		for _, e := range entries {
 			fmt.Fprintf(c.stdout, "/%s\n", e.Name())
 		}
@@ -200,15 +183,14 @@ func runLs(c *cli, opts any, args []string) error {
 	return w.Flush()
 }
 
-func runRm(c *cli, opts any, args []string) error {
-	force := *opts.(*bool)
+func runRm(c *cli, o *rmOpts, args []string) error {
 	if len(args) == 0 {
 		return usageErr("rm", "missing queue name, such as /jobs")
 	}
 	failed := 0
 	for _, name := range args {
 		err := chanmq.Unlink(name)
-		if err == nil || (force && errors.Is(err, fs.ErrNotExist)) {
+		if err == nil || (o.force && errors.Is(err, fs.ErrNotExist)) {
 			continue
 		}
 		failed++

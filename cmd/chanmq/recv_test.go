@@ -1,0 +1,322 @@
+//go:build linux
+
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/chanmq/chanmq"
+	"golang.org/x/sys/unix"
+)
+
+// These tests give recv a standard output that fails or stalls, the way a
+// shell pipeline does, and check that no message it took is lost.
+
+// patience bounds every wait for a state the test expects to see soon; it
+// is long so that a slow machine fails a test only when something is wrong.
+const patience = 30 * time.Second
+
+// waitFor polls cond until it holds, and fails t after patience.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(patience)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up after %v waiting for %s", patience, what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// startTo starts cmd with its standard output going to stdout, which it
+// then closes (so that the child holds the only copy) and returns a
+// buffer collecting cmd's standard error. finish waits for cmd to end.
+func startTo(t *testing.T, cmd *exec.Cmd, stdout *os.File) *bytes.Buffer {
+	t.Helper()
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = stdout, &stderr
+	err := cmd.Start()
+	stdout.Close()
+	if err != nil {
+		t.Fatalf("starting %q: %v", cmd.Args, err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return &stderr
+}
+
+// finish waits for cmd, started by startTo, and returns its exit code and
+// standard error. It kills a cmd that has not ended after patience.
+func finish(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) result {
+	t.Helper()
+	hung := time.AfterFunc(patience, func() { _ = cmd.Process.Kill() })
+	err := cmd.Wait()
+	if !hung.Stop() {
+		t.Fatalf("%q did not end within %v; stderr %q", cmd.Args, patience, stderr)
+	}
+	if err != nil && !errors.As(err, new(*exec.ExitError)) {
+		t.Fatalf("%q: %v", cmd.Args, err)
+	}
+	return result{stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+}
+
+// drainQueue takes every message left in the queue name and returns them
+// in the order they come out, each as "priority:data".
+func drainQueue(t *testing.T, name string) []string {
+	t.Helper()
+	q, err := chanmq.Open(name, chanmq.ReadOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	left := make([]string, q.Len()) // the test's own queue: no one else takes from it
+	for i := range left {
+		msg, prio, err := q.TryReceive()
+		if err != nil {
+			t.Fatal(err)
+		}
+		left[i] = fmt.Sprintf("%d:%s", prio, msg)
+	}
+	return left
+}
+
+// wantLeft checks that the queue name holds exactly want ("priority:data",
+// in the order they come out), and empties it.
+func wantLeft(t *testing.T, name string, want ...string) {
+	t.Helper()
+	if left := drainQueue(t, name); !slices.Equal(left, want) {
+		t.Errorf("queue holds %d message(s) %.24q, want %d: %.24q", len(left), left, len(want), want)
+	}
+}
+
+// signalPending reports whether sig is pending for process pid, for the
+// process or one of its threads (the Sig/ShdPnd masks in
+// /proc/PID/status and /proc/PID/task/*/status).
+func signalPending(pid int, sig syscall.Signal) bool {
+	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
+	files = append(files, fmt.Sprintf("/proc/%d/status", pid))
+	for _, f := range files {
+		status, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		for line := range strings.Lines(string(status)) {
+			k, v, _ := strings.Cut(line, ":")
+			if k != "SigPnd" && k != "ShdPnd" {
+				continue
+			}
+			var mask uint64
+			if _, err := fmt.Sscanf(v, "%x", &mask); err == nil && mask&(1<<(sig-1)) != 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// TestRecvPutsBackWhatABrokenPipeRefused is `chanmq recv /q -follow |
+// head -1`: the reader exits after one line, and the next message recv
+// takes meets a broken pipe. recv must not die of SIGPIPE with the message
+// (exit 141, nothing said): it puts it back with its priority and exits 1
+// saying so. Also when the parent ignores SIGPIPE, which the child
+// inherits (a shell's trap "" PIPE).
+func TestRecvPutsBackWhatABrokenPipeRefused(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		argv func(name string) []string
+	}{
+		{"SIGPIPE default", func(name string) []string {
+			return []string{bin, "recv", name, "-follow"}
+		}},
+		{"SIGPIPE ignored by parent", func(name string) []string {
+			return []string{"sh", "-c", `trap "" PIPE; exec "$0" "$@"`, bin, "recv", name, "-follow"}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			name := newQueue(t, "-max", "4", "-size", "64")
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			// A copy of the write end tells when the pipe has no reader left.
+			probe, err := unix.FcntlInt(w.Fd(), unix.F_DUPFD_CLOEXEC, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(probe)
+			argv := tc.argv(name)
+			cmd := exec.Command(argv[0], argv[1:]...)
+			stderr := startTo(t, cmd, w)
+
+			mustRun(t, nil, "send", name, "one")
+			if line, err := bufio.NewReader(r).ReadString('\n'); line != "one\n" {
+				t.Fatalf("recv printed %q, %v; want %q", line, err, "one\n")
+			}
+			r.Close() // the reader exits, as head -1 does
+			// A child that a parallel test forked while r was open holds a
+			// copy of it until it execs; until then a write succeeds.
+			waitFor(t, "the pipe to have no reader", func() bool {
+				_, err := unix.Write(probe, []byte{0})
+				return errors.Is(err, unix.EPIPE)
+			})
+			mustRun(t, nil, "send", name, "-priority", "3", "two")
+
+			wantFail(t, finish(t, cmd, stderr), 1, "broken pipe", "put back into the queue, with priority 3", "1 message(s) printed")
+			wantLeft(t, name, "3:two")
+		})
+	}
+}
+
+// TestRecvPutsBackWhatStdoutRefused sends recv's output to /dev/full: the
+// write fails with ENOSPC, and the message goes back into the queue,
+// behind the one queued after it with the same priority (as documented).
+func TestRecvPutsBackWhatStdoutRefused(t *testing.T) {
+	t.Parallel()
+	name := newQueue(t, "-max", "4", "-size", "64")
+	mustRun(t, nil, "send", name, "first", "second")
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	cmd := exec.Command(bin, "recv", name, "-n", "2")
+	r := finish(t, cmd, startTo(t, cmd, full))
+	wantFail(t, r, 1, "no space left on device", "put back into the queue, with priority 0", "0 message(s) printed")
+	wantLeft(t, name, "0:second", "0:first")
+}
+
+// TestRecvReadOnlyPrintsWhatItCannotPutBack runs recv as a user who may
+// read the queue but not write to it: recv falls back to opening it
+// read-only, and a message it cannot print cannot go back, so its bytes
+// are on standard error in base64, the last place left for them.
+func TestRecvReadOnlyPrintsWhatItCannotPutBack(t *testing.T) {
+	t.Parallel()
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to run recv as another user")
+	}
+	const nobody = 65534
+	name := newQueue(t, "-max", "2", "-size", "64", "-mode", "0604")
+	msg := "secret\x00\xff bytes"
+	mustRun(t, []byte(msg), "send", name, "-raw", "-priority", "7")
+
+	// The command's directory is private to root; the other user must
+	// reach it. (Running a copy instead risks ETXTBSY: a child forked by a
+	// parallel test may hold the copy's write descriptor until it execs.)
+	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skipf("no /dev/full: %v", err)
+	}
+	cmd := exec.Command(bin, "recv", name)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = full, &stderr
+	err = cmd.Run()
+	full.Close()
+	if errors.Is(err, syscall.EPERM) {
+		t.Skipf("cannot run as uid %d here: %v", nobody, err)
+	}
+	wantFail(t, result{stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}, 1,
+		"no space left on device", "cannot be put back (this user may only read the queue)",
+		"priority 7", "in base64: "+base64.StdEncoding.EncodeToString([]byte(msg)))
+	wantLeft(t, name)
+}
+
+// TestSignalWhileWritingStopsAfterTheMessageInHand interrupts a recv that
+// is blocked writing message 1 of 10 into a full pipe: once the reader
+// drains the pipe, recv must finish printing that message and stop (-n 10:
+// exit 130; -follow: exit 0), leaving messages 2 to 10 in the queue,
+// rather than go on to print all ten.
+func TestSignalWhileWritingStopsAfterTheMessageInHand(t *testing.T) {
+	t.Parallel()
+	const count, size = 10, 8000
+	for _, tc := range []struct {
+		flag  string
+		check func(t *testing.T, r result)
+	}{
+		{"-n", func(t *testing.T, r result) {
+			wantFail(t, r, 130, "stopped by interrupt", "1 of 10")
+		}},
+		{"-follow", func(t *testing.T, r result) {
+			if r.code != 0 || r.stderr != "" {
+				t.Errorf("exit %d, stderr %q; want 0 and nothing", r.code, r.stderr)
+			}
+		}},
+	} {
+		t.Run(tc.flag, func(t *testing.T) {
+			t.Parallel()
+			name := newQueue(t, "-max", fmt.Sprint(count), "-size", fmt.Sprint(size))
+			var input bytes.Buffer
+			var want []string
+			for i := range count {
+				msg := fmt.Sprintf("%04d", i) + strings.Repeat("x", size-4)
+				input.WriteString(msg + "\n")
+				want = append(want, "0:"+msg)
+			}
+			mustRun(t, input.Bytes(), "send", name)
+
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			// The smallest pipe, one page, cannot hold one message: recv
+			// blocks in the write of message 1.
+			pipeSize, err := unix.FcntlInt(w.Fd(), unix.F_SETPIPE_SZ, os.Getpagesize())
+			if err != nil {
+				t.Fatal(err)
+			}
+			args := []string{"recv", name, tc.flag}
+			if tc.flag == "-n" {
+				args = append(args, fmt.Sprint(count))
+			}
+			cmd := exec.Command(bin, args...)
+			stderr := startTo(t, cmd, w)
+
+			q, err := chanmq.Open(name, chanmq.ReadOnly())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer q.Close()
+			waitFor(t, "recv to take message 1 and fill the pipe", func() bool {
+				n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ) // FIONREAD: bytes in the pipe
+				return q.Len() == count-1 && err == nil && n == pipeSize
+			})
+			if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+				t.Fatal(err)
+			}
+			// Once the kernel has delivered the signal, recv's runtime
+			// cancels its context within microseconds; nothing outside the
+			// process shows that step, so give it thousands of times that
+			// before the reader drains the pipe.
+			waitFor(t, "the kernel to deliver SIGINT", func() bool { return !signalPending(cmd.Process.Pid, syscall.SIGINT) })
+			time.Sleep(100 * time.Millisecond)
+
+			out, err := io.ReadAll(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.TrimPrefix(want[0], "0:") + "\n"; string(out) != got {
+				t.Errorf("recv printed %d bytes starting %.20q, want message 1 alone (%d bytes)", len(out), out, len(got))
+			}
+			tc.check(t, finish(t, cmd, stderr))
+			wantLeft(t, name, want[1:]...)
+		})
+	}
+}
