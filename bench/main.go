@@ -393,6 +393,13 @@ func (r *runner) transportPeers(impl string, names []string, roleA, roleB []any)
 		ps[0], ps[1] = r.cPeer(roleA...), r.cPeer(roleB...)
 	case "chanmq", "pumps", "pumps-buf16":
 		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
+	case "pumps-gmp1":
+		// The pumps with GOMAXPROCS=1 in both processes, the setting the
+		// README recommends for processes that mostly move messages.
+		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
+		for i := range ps {
+			ps[i].env = append(ps[i].env, "GOMAXPROCS=1")
+		}
 	case "pipe":
 		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
 		// Pipe A carries peer 1 to peer 0 (stream) or ping to pong; pipe B
@@ -426,11 +433,12 @@ func (r *runner) transportPeers(impl string, names []string, roleA, roleB []any)
 }
 
 // 2. stream: one process sends N messages, the other receives them.
-// 7. (impl pumps, pumps-buf16) the same through Receiver and Sender.
+// 7. (impl pumps, pumps-buf16, pumps-gmp1) the same through Receiver and
+// Sender; pumps-gmp1 runs both processes with GOMAXPROCS=1.
 func (r *runner) stream() error {
 	extra := []string{"pipe", "seqpacket"}
 	if r.p.want("pumps") || len(r.p.scenarios) == 0 {
-		extra = append([]string{"pumps", "pumps-buf16"}, extra...)
+		extra = append([]string{"pumps", "pumps-buf16", "pumps-gmp1"}, extra...)
 	}
 	for range r.p.reps {
 		for _, size := range r.p.sizes {
