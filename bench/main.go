@@ -256,12 +256,15 @@ func (r *runner) start(p peer, pin bool) (*running, error) {
 	return rn, nil
 }
 
-// wait waits for the peer and parses the "key=value" pairs it printed.
+// wait waits for the peer and parses the "key=value" pairs it printed,
+// adding cpu_ns: the user+system CPU time the peer used.
 func (rn *running) wait() (map[string]float64, error) {
 	if err := rn.cmd.Wait(); err != nil {
 		return nil, fmt.Errorf("%s: %v: %s", strings.Join(rn.cmd.Args, " "), err, bytes.TrimSpace(rn.stderr.Bytes()))
 	}
-	return parseKV(rn.stdout.String()), nil
+	kv := parseKV(rn.stdout.String())
+	kv["cpu_ns"] = float64((rn.cmd.ProcessState.UserTime() + rn.cmd.ProcessState.SystemTime()).Nanoseconds())
+	return kv, nil
 }
 
 func parseKV(s string) map[string]float64 {
@@ -467,8 +470,13 @@ func (r *runner) stream() error {
 				}
 				kv := outs[0]
 				rate := kv["msgs"] / (kv["elapsed_ns"] / 1e9)
+				// CPU per message of each peer, start-up included: steadier
+				// than the rate on a shared machine, and it shows where
+				// the time goes (scheduler wake-ups show up here).
 				r.add("stream", fmt.Sprintf("size=%d", size), impl, map[string]float64{
 					"msgs_per_s": rate, "mb_per_s": rate * float64(size) / 1e6,
+					"rx_cpu_us": outs[0]["cpu_ns"] / 1e3 / float64(n),
+					"tx_cpu_us": outs[1]["cpu_ns"] / 1e3 / float64(n),
 				})
 			}
 		}
@@ -574,7 +582,7 @@ func (r *runner) memory() error {
 // against C is higher-is-better throughput.
 var metrics = map[string][]string{
 	"pair":     {"ns_per_op", "msgs_per_s"},
-	"stream":   {"msgs_per_s", "mb_per_s"},
+	"stream":   {"msgs_per_s", "mb_per_s", "rx_cpu_us", "tx_cpu_us"},
 	"pingpong": {"p50_us", "p99_us"},
 	"cancel":   {"p50_us", "p99_us"},
 	"idle":     {"threads", "threads_before", "rss_kib", "rss_delta_kib", "idle_cpu_pct"},
