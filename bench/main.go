@@ -256,12 +256,15 @@ func (r *runner) start(p peer, pin bool) (*running, error) {
 	return rn, nil
 }
 
-// wait waits for the peer and parses the "key=value" pairs it printed.
+// wait waits for the peer and parses the "key=value" pairs it printed,
+// adding cpu_ns: the user+system CPU time the peer used.
 func (rn *running) wait() (map[string]float64, error) {
 	if err := rn.cmd.Wait(); err != nil {
 		return nil, fmt.Errorf("%s: %v: %s", strings.Join(rn.cmd.Args, " "), err, bytes.TrimSpace(rn.stderr.Bytes()))
 	}
-	return parseKV(rn.stdout.String()), nil
+	kv := parseKV(rn.stdout.String())
+	kv["cpu_ns"] = float64((rn.cmd.ProcessState.UserTime() + rn.cmd.ProcessState.SystemTime()).Nanoseconds())
+	return kv, nil
 }
 
 func parseKV(s string) map[string]float64 {
@@ -393,6 +396,13 @@ func (r *runner) transportPeers(impl string, names []string, roleA, roleB []any)
 		ps[0], ps[1] = r.cPeer(roleA...), r.cPeer(roleB...)
 	case "chanmq", "pumps", "pumps-buf16":
 		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
+	case "pumps-gmp1":
+		// The pumps with GOMAXPROCS=1 in both processes, the setting the
+		// README recommends for processes that mostly move messages.
+		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
+		for i := range ps {
+			ps[i].env = append(ps[i].env, "GOMAXPROCS=1")
+		}
 	case "pipe":
 		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
 		// Pipe A carries peer 1 to peer 0 (stream) or ping to pong; pipe B
@@ -426,11 +436,12 @@ func (r *runner) transportPeers(impl string, names []string, roleA, roleB []any)
 }
 
 // 2. stream: one process sends N messages, the other receives them.
-// 7. (impl pumps, pumps-buf16) the same through Receiver and Sender.
+// 7. (impl pumps, pumps-buf16, pumps-gmp1) the same through Receiver and
+// Sender; pumps-gmp1 runs both processes with GOMAXPROCS=1.
 func (r *runner) stream() error {
 	extra := []string{"pipe", "seqpacket"}
 	if r.p.want("pumps") || len(r.p.scenarios) == 0 {
-		extra = append([]string{"pumps", "pumps-buf16"}, extra...)
+		extra = append([]string{"pumps", "pumps-buf16", "pumps-gmp1"}, extra...)
 	}
 	for range r.p.reps {
 		for _, size := range r.p.sizes {
@@ -459,8 +470,13 @@ func (r *runner) stream() error {
 				}
 				kv := outs[0]
 				rate := kv["msgs"] / (kv["elapsed_ns"] / 1e9)
+				// CPU per message of each peer, start-up included: steadier
+				// than the rate on a shared machine, and it shows where
+				// the time goes (scheduler wake-ups show up here).
 				r.add("stream", fmt.Sprintf("size=%d", size), impl, map[string]float64{
 					"msgs_per_s": rate, "mb_per_s": rate * float64(size) / 1e6,
+					"rx_cpu_us": outs[0]["cpu_ns"] / 1e3 / float64(n),
+					"tx_cpu_us": outs[1]["cpu_ns"] / 1e3 / float64(n),
 				})
 			}
 		}
@@ -566,7 +582,7 @@ func (r *runner) memory() error {
 // against C is higher-is-better throughput.
 var metrics = map[string][]string{
 	"pair":     {"ns_per_op", "msgs_per_s"},
-	"stream":   {"msgs_per_s", "mb_per_s"},
+	"stream":   {"msgs_per_s", "mb_per_s", "rx_cpu_us", "tx_cpu_us"},
 	"pingpong": {"p50_us", "p99_us"},
 	"cancel":   {"p50_us", "p99_us"},
 	"idle":     {"threads", "threads_before", "rss_kib", "rss_delta_kib", "idle_cpu_pct"},

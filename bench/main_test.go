@@ -41,6 +41,7 @@ func TestShortRun(t *testing.T) {
 		"bench=stream size=8192 impl=chanmq ",
 		"bench=stream size=256 impl=pumps msgs_per_s=",
 		"bench=stream size=256 impl=pumps-buf16 msgs_per_s=",
+		"bench=stream size=256 impl=pumps-gmp1 msgs_per_s=",
 		"bench=stream size=256 impl=pipe ",
 		"bench=stream size=256 impl=seqpacket ",
 		"bench=pingpong size=64 pin=none impl=chanmq p50_us=",

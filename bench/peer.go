@@ -139,7 +139,8 @@ func (e *mqEnd) close() error { return e.q.Close() }
 
 // pumpEnd is a chanmq Queue used through the channel adapter: a Receiver
 // to read, a Sender to write, with the default Buffer(0) (impl pumps) or
-// Buffer(16) (impl pumps-buf16, stream only).
+// Buffer(16) (impl pumps-buf16, stream only); impl pumps-gmp1 is pumps in
+// processes run with GOMAXPROCS=1.
 type pumpEnd struct {
 	q      *chanmq.Queue
 	r      *chanmq.Receiver
@@ -242,7 +243,7 @@ func peerEnd(ctx context.Context, impl, name string, reads, writes bool) (endpoi
 	switch impl {
 	case "chanmq":
 		return openMQ(ctx, name)
-	case "pumps":
+	case "pumps", "pumps-gmp1":
 		return openPumps(ctx, name, reads, writes, 0)
 	case "pumps-buf16":
 		return openPumps(ctx, name, reads, writes, 16)
