@@ -103,6 +103,9 @@ func (i *In) Run(ctx context.Context, nc *nats.Conn) error {
 		return fmt.Errorf("mqbridge: %w", err)
 	}
 	if err := b.check(ctx, prefetch); err != nil {
+		if ctx.Err() != nil {
+			return nil // cancelled while starting: an ordinary end
+		}
 		return err
 	}
 	if err := b.recover(ctx); err != nil {

@@ -145,6 +145,9 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) error {
 		return fmt.Errorf("mqbridge: %w", err)
 	}
 	if err := b.check(ctx, nc); err != nil {
+		if ctx.Err() != nil {
+			return nil // cancelled while starting: an ordinary end
+		}
 		return err
 	}
 	recovered, err := b.recover()
