@@ -101,6 +101,10 @@ func (ts *testServer) restart() {
 	ts.start()
 }
 
+// down stops the server until up is called.
+func (ts *testServer) down() { ts.stop() }
+func (ts *testServer) up()   { ts.start() }
+
 func (ts *testServer) url() string {
 	return fmt.Sprintf("nats://127.0.0.1:%d", ts.opts.Port)
 }
