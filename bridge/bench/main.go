@@ -1,0 +1,308 @@
+//go:build linux
+
+// Command bench measures the bridge against the engine's own ceiling, in
+// one run on one machine: nats.go's async JetStream publish rate for 256 B
+// messages, the out direction with its journal (with and without fsync),
+// the in direction, and the round trip queue -> JetStream -> queue. The
+// server is embedded (127.0.0.1, random port, file storage in a temporary
+// directory), so every figure shares the machine with it.
+//
+//	go run ./bench            # from the bridge module
+//	go run ./bench -short     # every scenario once, small counts (CI)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/chanmq/chanmq"
+	mqbridge "github.com/chanmq/chanmq/bridge"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var (
+	count  = flag.Int("n", 100000, "messages per run")
+	fsyncN = flag.Int("fsync-n", 10000, "messages per run with -fsync (each waits for the disk)")
+	reps   = flag.Int("reps", 3, "runs per scenario (the median is reported)")
+	size   = flag.Int("size", 256, "message bytes")
+	window = flag.Int("window", mqbridge.DefaultWindow, "publish window (the out bridge's, and nats.go's max pending for the ceiling)")
+	short  = flag.Bool("short", false, "one small run per scenario (smoke test)")
+)
+
+func main() {
+	flag.Parse()
+	if *short {
+		*count, *fsyncN, *reps = 3000, 300, 1
+	}
+	dir, err := os.MkdirTemp("", "chanmq-bridge-bench-")
+	check(err)
+	defer os.RemoveAll(dir)
+	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true,
+		StoreDir: filepath.Join(dir, "store"), NoSigs: true, NoLog: true})
+	check(err)
+	srv.Start()
+	defer srv.Shutdown()
+	if !srv.ReadyForConnections(20 * time.Second) {
+		log.Fatal("server not ready")
+	}
+	nc, err := nats.Connect(srv.ClientURL(), nats.MaxReconnects(-1))
+	check(err)
+	defer nc.Close()
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(*window))
+	check(err)
+
+	b := &bench{nc: nc, js: js, dir: dir}
+	fmt.Printf("# %d messages of %d B per run (%d with fsync), median of %d; server embedded, file storage\n", *count, *size, *fsyncN, *reps)
+	ceiling := b.median("ceiling", *count, b.ceiling(false))
+	withID := b.median("ceiling_msgid", *count, b.ceiling(true))
+	outNo := b.median("out", *count, b.out(false))
+	outSync := b.median("out_fsync", *fsyncN, b.out(true))
+	in := b.median("in", *count, b.in())
+	rt := b.median("roundtrip", *count, b.roundTrip())
+
+	fmt.Println()
+	fmt.Println("| scenario | msg/s | ceiling ÷ scenario |")
+	fmt.Println("|---|---|---|")
+	row := func(name string, r float64) {
+		fmt.Printf("| %s | %.0f | %.2f× |\n", name, r, ceiling/r)
+	}
+	row("nats.go PublishAsync, 256 B (engine ceiling)", ceiling)
+	row("nats.go PublishAsync with Nats-Msg-Id", withID)
+	row("out: queue -> JetStream, journal, no fsync", outNo)
+	row("out: queue -> JetStream, journal, fsync each message", outSync)
+	row("in: JetStream -> queue", in)
+	row("round trip: queue -> JetStream -> queue (one process, both bridges)", rt)
+	for _, f := range []struct {
+		k string
+		v float64
+	}{{"ceiling", ceiling}, {"ceiling_msgid", withID}, {"out", outNo}, {"out_fsync", outSync}, {"in", in}, {"roundtrip", rt}} {
+		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f\n", f.k, *size, f.v, ceiling/f.v)
+	}
+}
+
+func check(err error) {
+	if err != nil {
+		log.Fatal(err)
+	}
+}
+
+type bench struct {
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	dir string
+	run int
+}
+
+// median runs fn reps times for n messages and returns the median rate.
+func (b *bench) median(name string, n int, fn func(n int) time.Duration) float64 {
+	var rates []float64
+	for range *reps {
+		d := fn(n)
+		rates = append(rates, float64(n)/d.Seconds())
+	}
+	slices.Sort(rates)
+	r := rates[len(rates)/2]
+	fmt.Fprintf(os.Stderr, "%-14s %9.0f msg/s  (runs: %v)\n", name, r, fmtRates(rates))
+	return r
+}
+
+func fmtRates(rs []float64) string {
+	s := ""
+	for i, r := range rs {
+		if i > 0 {
+			s += " "
+		}
+		s += strconv.FormatFloat(r, 'f', 0, 64)
+	}
+	return s
+}
+
+// freshStream (re)creates a stream for one run and returns its name and
+// subject.
+func (b *bench) freshStream() (string, string) {
+	b.run++
+	name := fmt.Sprintf("BENCH%d", b.run)
+	subj := fmt.Sprintf("bench.%d", b.run)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, err := b.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{subj}, Storage: jetstream.FileStorage})
+	check(err)
+	return name, subj
+}
+
+func (b *bench) dropStream(name string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = b.js.DeleteStream(ctx, name)
+}
+
+func (b *bench) queue() *chanmq.Queue {
+	q, err := chanmq.CreateTemp("/chanmq-bridge-bench-", chanmq.MaxMessages(10), chanmq.MessageSize(1024))
+	check(err)
+	return q
+}
+
+func closeQueue(q *chanmq.Queue) {
+	_ = q.Close()
+	_ = chanmq.Unlink(q.Name())
+}
+
+func (b *bench) payload() []byte {
+	p := make([]byte, *size)
+	for i := range p {
+		p[i] = byte('a' + i%26)
+	}
+	return p
+}
+
+// ceiling is nats.go's own async publish, the rate the bridge aims at.
+func (b *bench) ceiling(withID bool) func(n int) time.Duration {
+	return func(n int) time.Duration {
+		name, subj := b.freshStream()
+		defer b.dropStream(name)
+		data := b.payload()
+		prefix := fmt.Sprintf("bench-%d-", b.run)
+		t0 := time.Now()
+		for i := range n {
+			m := &nats.Msg{Subject: subj, Data: data}
+			if withID {
+				m.Header = nats.Header{nats.MsgIdHdr: []string{prefix + strconv.Itoa(i)}}
+			}
+			if _, err := b.js.PublishMsgAsync(m); err != nil {
+				log.Fatalf("publish: %v", err)
+			}
+		}
+		<-b.js.PublishAsyncComplete()
+		return time.Since(t0)
+	}
+}
+
+// waitStored waits until stream holds n messages.
+func (b *bench) waitStored(name string, n int) {
+	s, err := b.js.Stream(context.Background(), name)
+	check(err)
+	for {
+		info, err := s.Info(context.Background())
+		check(err)
+		if info.State.Msgs >= uint64(n) {
+			return
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// out feeds n messages into a queue and times until the stream holds them.
+func (b *bench) out(fsync bool) func(n int) time.Duration {
+	return func(n int) time.Duration {
+		name, subj := b.freshStream()
+		defer b.dropStream(name)
+		q := b.queue()
+		defer closeQueue(q)
+		ctx, cancel := context.WithCancel(context.Background())
+		o := &mqbridge.Out{Queue: q, Subject: subj, Stream: name, Journal: filepath.Join(b.dir, fmt.Sprintf("out%d", b.run)),
+			Fsync: fsync, Window: *window, Log: quiet}
+		done := make(chan error, 1)
+		go func() { done <- o.Run(ctx, b.nc) }()
+		data := b.payload()
+		t0 := time.Now()
+		go func() {
+			for range n {
+				if err := q.Send(ctx, data, 0); err != nil {
+					return
+				}
+			}
+		}()
+		b.waitStored(name, n)
+		d := time.Since(t0)
+		cancel()
+		check(<-done)
+		return d
+	}
+}
+
+// fill publishes n messages to subj and waits for them to be stored.
+func (b *bench) fill(subj string, n int) {
+	data := b.payload()
+	for range n {
+		_, err := b.js.PublishAsync(subj, data)
+		check(err)
+	}
+	<-b.js.PublishAsyncComplete()
+}
+
+// drain receives n messages from q.
+func drain(q *chanmq.Queue, n int) {
+	buf := make([]byte, q.MessageSize())
+	for range n {
+		if _, _, err := q.ReceiveInto(context.Background(), buf); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+// in times moving n stored messages into a queue that a reader drains.
+func (b *bench) in() func(n int) time.Duration {
+	return func(n int) time.Duration {
+		name, subj := b.freshStream()
+		defer b.dropStream(name)
+		b.fill(subj, n)
+		q := b.queue()
+		defer closeQueue(q)
+		ctx, cancel := context.WithCancel(context.Background())
+		i := &mqbridge.In{Queue: q, Stream: name, Durable: "bench", CreateConsumer: true,
+			Journal: filepath.Join(b.dir, fmt.Sprintf("in%d", b.run)), Log: quiet}
+		done := make(chan error, 1)
+		t0 := time.Now()
+		go func() { done <- i.Run(ctx, b.nc) }()
+		drain(q, n)
+		d := time.Since(t0)
+		cancel()
+		check(<-done)
+		return d
+	}
+}
+
+// roundTrip times n messages from one queue, through both bridges, into
+// another queue.
+func (b *bench) roundTrip() func(n int) time.Duration {
+	return func(n int) time.Duration {
+		name, subj := b.freshStream()
+		defer b.dropStream(name)
+		src, dst := b.queue(), b.queue()
+		defer closeQueue(src)
+		defer closeQueue(dst)
+		ctx, cancel := context.WithCancel(context.Background())
+		o := &mqbridge.Out{Queue: src, Subject: subj, Stream: name, Journal: filepath.Join(b.dir, fmt.Sprintf("rto%d", b.run)), Window: *window, Log: quiet}
+		i := &mqbridge.In{Queue: dst, Stream: name, Durable: "rt", CreateConsumer: true,
+			Journal: filepath.Join(b.dir, fmt.Sprintf("rti%d", b.run)), Log: quiet}
+		done := make(chan error, 1)
+		go func() { done <- mqbridge.Run(ctx, b.nc, o, i) }()
+		data := b.payload()
+		t0 := time.Now()
+		go func() {
+			for range n {
+				if err := src.Send(ctx, data, 0); err != nil {
+					return
+				}
+			}
+		}()
+		drain(dst, n)
+		d := time.Since(t0)
+		cancel()
+		check(<-done)
+		return d
+	}
+}
