@@ -354,6 +354,7 @@ func (b *outBridge) forward(ctx context.Context, recovered []*nats.Msg) error {
 		b.publish(m)
 	}
 	q := b.o.Queue
+	burst := make([]*nats.Msg, 0, maxBurst)
 	for {
 		select {
 		case b.slots <- struct{}{}:
@@ -368,16 +369,60 @@ func (b *outBridge) forward(ctx context.Context, recovered []*nats.Msg) error {
 			}
 			return fmt.Errorf("mqbridge: out: %w", err)
 		}
-		m, err := b.journal(data, prio)
-		if err != nil {
-			// The message is in hand and not journaled: try to give it back.
-			if perr := q.TrySend(data, prio); perr != nil {
-				return fmt.Errorf("mqbridge: out %s: %w; the message in hand (%d bytes, priority %d) could not be put back (%v) and is lost", q.Name(), err, len(data), prio, perr)
+		// Take what else is queued, journaling each message before the next
+		// receive (so a crash still loses at most the one in hand), and
+		// publish them together: one flush of the connection per burst
+		// instead of a wake-up of nats.go's flusher per message.
+		for {
+			m, jerr := b.journal(data, prio)
+			if jerr != nil {
+				b.publishAll(burst)
+				return b.unjournaled(data, prio, jerr)
 			}
-			return fmt.Errorf("mqbridge: out %s: %w (the message in hand was put back into the queue)", q.Name(), err)
+			burst = append(burst, m)
+			if len(burst) == maxBurst || !b.trySlot() {
+				break
+			}
+			if data, prio, err = q.TryReceive(); err != nil {
+				<-b.slots
+				break
+			}
 		}
+		b.publishAll(burst)
+		burst = burst[:0]
+		if err != nil && !errors.Is(err, chanmq.ErrEmpty) {
+			return fmt.Errorf("mqbridge: out: %w", err)
+		}
+	}
+}
+
+// trySlot takes a window slot if one is free.
+func (b *outBridge) trySlot() bool {
+	select {
+	case b.slots <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+// maxBurst is the most messages published together.
+const maxBurst = 64
+
+func (b *outBridge) publishAll(ms []*nats.Msg) {
+	for _, m := range ms {
 		b.publish(m)
 	}
+}
+
+// unjournaled reports a journal failure, trying to give the message in
+// hand back to the queue first.
+func (b *outBridge) unjournaled(data []byte, prio uint, err error) error {
+	q := b.o.Queue
+	if perr := q.TrySend(data, prio); perr != nil {
+		return fmt.Errorf("mqbridge: out %s: %w; the message in hand (%d bytes, priority %d) could not be put back (%v) and is lost", q.Name(), err, len(data), prio, perr)
+	}
+	return fmt.Errorf("mqbridge: out %s: %w (the message in hand was put back into the queue)", q.Name(), err)
 }
 
 // journal gives the message a new ID and appends it to the journal, with

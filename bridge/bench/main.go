@@ -20,6 +20,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
+	rtrace "runtime/trace"
 	"slices"
 	"strconv"
 	"time"
@@ -38,12 +40,27 @@ var (
 	size   = flag.Int("size", 256, "message bytes")
 	window = flag.Int("window", mqbridge.DefaultWindow, "publish window (the out bridge's, and nats.go's max pending for the ceiling)")
 	short  = flag.Bool("short", false, "one small run per scenario (smoke test)")
+	only   = flag.String("only", "", "run only this scenario (ceiling, ceiling_msgid, out, out_fsync, in, roundtrip) and the ceiling")
+	cpuOut = flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
+	trace  = flag.String("trace", "", "write an execution trace of the whole run to `file`")
 )
 
 func main() {
 	flag.Parse()
 	if *short {
 		*count, *fsyncN, *reps = 3000, 300, 1
+	}
+	if *cpuOut != "" {
+		f, err := os.Create(*cpuOut)
+		check(err)
+		check(pprof.StartCPUProfile(f))
+		defer pprof.StopCPUProfile()
+	}
+	if *trace != "" {
+		f, err := os.Create(*trace)
+		check(err)
+		check(rtrace.Start(f))
+		defer rtrace.Stop()
 	}
 	dir, err := os.MkdirTemp("", "chanmq-bridge-bench-")
 	check(err)
@@ -65,6 +82,16 @@ func main() {
 	b := &bench{nc: nc, js: js, dir: dir}
 	fmt.Printf("# %d messages of %d B per run (%d with fsync), median of %d; server embedded, file storage\n", *count, *size, *fsyncN, *reps)
 	ceiling := b.median("ceiling", *count, b.ceiling(false))
+	if *only != "" {
+		f := map[string]func(int) time.Duration{"ceiling": b.ceiling(false), "ceiling_msgid": b.ceiling(true),
+			"out": b.out(false), "out_fsync": b.out(true), "in": b.in(), "roundtrip": b.roundTrip()}[*only]
+		if f == nil {
+			log.Fatalf("-only %s: no such scenario", *only)
+		}
+		r := b.median(*only, *count, f)
+		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f\n", *only, *size, r, ceiling/r)
+		return
+	}
 	withID := b.median("ceiling_msgid", *count, b.ceiling(true))
 	outNo := b.median("out", *count, b.out(false))
 	outSync := b.median("out_fsync", *fsyncN, b.out(true))
@@ -179,7 +206,7 @@ func (b *bench) ceiling(withID bool) func(n int) time.Duration {
 			if withID {
 				m.Header = nats.Header{nats.MsgIdHdr: []string{prefix + strconv.Itoa(i)}}
 			}
-			if _, err := b.js.PublishMsgAsync(m); err != nil {
+			if _, err := b.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 				log.Fatalf("publish: %v", err)
 			}
 		}
@@ -237,7 +264,7 @@ func (b *bench) out(fsync bool) func(n int) time.Duration {
 func (b *bench) fill(subj string, n int) {
 	data := b.payload()
 	for range n {
-		_, err := b.js.PublishAsync(subj, data)
+		_, err := b.js.PublishAsync(subj, data, jetstream.WithStallWait(time.Minute))
 		check(err)
 	}
 	<-b.js.PublishAsyncComplete()
