@@ -26,7 +26,7 @@ const inMagic = "chanmq-bridge in 1\n"
 
 // inCompactRecords is how many sequence records the in journal holds
 // before it is rewritten with only those still needed.
-const inCompactRecords = 1 << 20
+const inCompactRecords = 1 << 18
 
 // In forwards the messages of a JetStream stream, through a durable pull
 // consumer, into a local queue.
@@ -75,11 +75,12 @@ type inBridge struct {
 	log       *slog.Logger
 	keepalive time.Duration // how often a blocked send says InProgress
 
-	jf       journalFile
-	identity []byte              // stream, creation time, durable: the journal's owner
-	sent     map[uint64]struct{} // stream sequences sent and maybe not acknowledged
-	records  int                 // sequence records in the journal file
-	buf      []byte
+	jf        journalFile
+	identity  []byte              // stream, creation time, durable: the journal's owner
+	sent      map[uint64]struct{} // stream sequences sent and maybe not acknowledged
+	records   int                 // sequence records in the journal file
+	compactAt int                 // rewrite the journal when records passes this
+	buf       []byte
 }
 
 // Run forwards messages until ctx is done or a fault stops it. A cancelled
@@ -128,6 +129,10 @@ func (i *In) Run(ctx context.Context, nc *nats.Conn) error {
 				return fmt.Errorf("mqbridge: in: consumer %s on stream %s: %w: recreate it and restart the bridge", i.Durable, i.Stream, err)
 			}
 			b.log.Warn("pull", "err", err)
+			select { // do not spin on an error that persists
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
 			continue
 		}
 		if err := b.handle(ctx, msg); err != nil {
@@ -244,8 +249,12 @@ func (b *inBridge) rewrite(ctx context.Context) error {
 		binary.LittleEndian.PutUint64(s[:], seq)
 		contents = appendRecord(contents, 'S', s[:])
 	}
+	if err := b.jf.rewrite(contents); err != nil {
+		return err
+	}
 	b.records = len(b.sent)
-	return b.jf.rewrite(contents)
+	b.compactAt = b.records + inCompactRecords
+	return nil
 }
 
 // handle forwards one stream message, or acknowledges it if it was sent
@@ -288,9 +297,15 @@ func (b *inBridge) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err := b.ack(msg, seq); err != nil {
 		return err
 	}
-	if b.records > inCompactRecords {
+	if b.records > b.compactAt {
 		if err := b.rewrite(ctx); err != nil {
-			return fmt.Errorf("mqbridge: in %s: %w", b.i.Journal, err)
+			if ctx.Err() != nil {
+				return err
+			}
+			// Most likely the server is away (the ack floor comes from
+			// it): keep appending and try again later.
+			b.log.Warn("journal rewrite postponed", "err", err)
+			b.compactAt = b.records + inCompactRecords/4
 		}
 	}
 	return nil

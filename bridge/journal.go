@@ -25,10 +25,14 @@ const (
 	frameSize = 9 // length, crc, kind
 
 	// A journal is rewritten when it grows past this many bytes.
-	defaultCompactBytes = 32 << 20
+	defaultCompactBytes = 32 << 20 // see compactBytes
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
+
+// compactBytes is the size past which the out journal is rewritten (a
+// variable so that tests can make rewrites frequent).
+var compactBytes int64 = defaultCompactBytes
 
 // appendRecord appends one framed record to b.
 func appendRecord(b []byte, kind byte, payload ...[]byte) []byte {

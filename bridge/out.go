@@ -430,7 +430,7 @@ func (b *outBridge) unjournaled(data []byte, prio uint, err error) error {
 func (b *outBridge) journal(data []byte, prio uint) (*nats.Msg, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.jf.size > defaultCompactBytes {
+	if b.jf.size > compactBytes {
 		if err := b.rewriteLocked(); err != nil {
 			return nil, err
 		}
@@ -478,7 +478,14 @@ func (b *outBridge) publish(m *nats.Msg) {
 // onAck runs in nats.go's goroutine when the server stored a message (or
 // recognised it as a duplicate of a stored one).
 func (b *outBridge) onAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAck) {
-	id := m.Header.Get(nats.MsgIdHdr)
+	if b.onAckID(m.Header.Get(nats.MsgIdHdr)) {
+		<-b.slots
+	}
+}
+
+// onAckID records that the message with this ID is stored, and reports
+// whether it was in flight.
+func (b *outBridge) onAckID(id string) bool {
 	b.mu.Lock()
 	_, ok := b.inflight[id]
 	if ok {
@@ -486,9 +493,7 @@ func (b *outBridge) onAck(_ jetstream.JetStream, m *nats.Msg, _ *jetstream.PubAc
 		b.acked = append(b.acked, []byte(id))
 	}
 	b.mu.Unlock()
-	if ok {
-		<-b.slots
-	}
+	return ok
 }
 
 // onErr runs in nats.go's goroutines when a publish failed or timed out.
