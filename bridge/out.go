@@ -120,7 +120,6 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) error {
 		return errors.New("mqbridge: Out needs Queue, Subject and Journal")
 	}
 	b := &outBridge{o: o, log: o.Log, inflight: map[string]flight{}, done: make(chan struct{})}
-	defer close(b.done)
 	if b.log == nil {
 		b.log = slog.Default()
 	}
@@ -144,6 +143,12 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) error {
 	if err != nil {
 		return fmt.Errorf("mqbridge: %w", err)
 	}
+	defer func() {
+		close(b.done) // late callbacks drop their hand-off from now on
+		// Unsubscribe the acknowledgement inbox and stop nats.go's status
+		// listener, so that a Run leaves nothing behind on nc.
+		b.js.CleanupPublisher()
+	}()
 	if err := b.check(ctx, nc); err != nil {
 		if ctx.Err() != nil {
 			return nil // cancelled while starting: an ordinary end
