@@ -400,3 +400,30 @@ func TestCommandHelp(t *testing.T) {
 		}
 	}
 }
+
+func TestTwoBridgesOnOneJournalIsRefused(t *testing.T) {
+	t.Parallel()
+	ts := startServer(t, nil)
+	nc := ts.connect(t)
+	js := newJS(t, nc)
+	addStream(t, js, jetstream.StreamConfig{Name: "LOCK", Subjects: []string{"lock"}})
+	q := newQueue(t, 4, 128)
+	journal := filepath.Join(t.TempDir(), "sub", "out")
+	first := &mqbridge.Out{Queue: q, Subject: "lock", Journal: journal, Log: quietLog(t)}
+	stop := runInBackground(t, func(ctx context.Context) error { return first.Run(ctx, nc) })
+	// A message through the first bridge proves it holds the journal.
+	if err := q.Send(context.Background(), payload(0, 64), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, js, "LOCK", 1, 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := (&mqbridge.Out{Queue: q, Subject: "lock", Journal: journal, Log: quietLog(t)}).Run(ctx, nc)
+	if err == nil || !strings.Contains(err.Error(), "in use by another running bridge") {
+		t.Fatalf("second bridge on one journal: got %v, want it refused", err)
+	}
+	t.Logf("%v", err)
+	if err := stop(); err != nil {
+		t.Fatal(err)
+	}
+}

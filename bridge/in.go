@@ -109,6 +109,11 @@ func (i *In) Run(ctx context.Context, nc *nats.Conn) error {
 		}
 		return err
 	}
+	lock, err := lockJournal(i.Journal)
+	if err != nil {
+		return fmt.Errorf("mqbridge: in: %w", err)
+	}
+	defer lock.Close()
 	if err := b.recover(ctx); err != nil {
 		return fmt.Errorf("mqbridge: in %s: %w", i.Journal, err)
 	}

@@ -155,6 +155,11 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) error {
 		}
 		return err
 	}
+	lock, err := lockJournal(o.Journal)
+	if err != nil {
+		return fmt.Errorf("mqbridge: out: %w", err)
+	}
+	defer lock.Close()
 	recovered, err := b.recover()
 	if err != nil {
 		return fmt.Errorf("mqbridge: out %s: %w", o.Journal, err)
