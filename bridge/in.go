@@ -115,6 +115,9 @@ func (i *In) Run(ctx context.Context, nc *nats.Conn) error {
 	}
 	defer lock.Close()
 	if err := b.recover(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("mqbridge: in %s: %w", i.Journal, err)
 	}
 	defer b.jf.close()

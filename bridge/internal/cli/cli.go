@@ -74,7 +74,7 @@ func run(args []string, stderr io.Writer) int {
 		inQ      = fs.String("in", "", "`queue` to fill from JetStream (e.g. /results)")
 		servers  = fs.String("server", env("NATS_URL", nats.DefaultURL), "NATS server `URLs`, comma-separated ($NATS_URL)")
 		subject  = fs.String("subject", "", "out: `subject` to publish to")
-		stream   = fs.String("stream", "", "`stream`: in: to consume (required); out: that must capture -subject (optional check)")
+		stream   = fs.String("stream", "", "`name` of the stream; in: the stream to consume (required); out: the stream that must capture -subject (optional, checked)")
 		durable  = fs.String("durable", "", "in: durable pull consumer `name`")
 		create   = fs.Bool("create-consumer", false, "in: create the durable consumer if it does not exist")
 		ackWait  = fs.Duration("ack-wait", 30*time.Second, "in: AckWait of a consumer that -create-consumer creates")
