@@ -55,14 +55,15 @@ type CodecError struct {
 	Err   error        // the cause
 }
 
-// Error reads like "chanmq: json decode into main.Job: unexpected end of
-// JSON input" or "chanmq: binary encode of main.Point: ...".
+// Error reads like "json decode into main.Job: unexpected end of JSON
+// input" or "binary encode of main.Point: ..."; the Queue's errors that
+// carry it add "chanmq: " and the operation.
 func (e *CodecError) Error() string {
 	prep := " of "
 	if e.Op == "decode" {
 		prep = " into "
 	}
-	return "chanmq: " + e.Codec + " " + e.Op + prep + typeString(e.Type) + ": " + errString(e.Err)
+	return e.Codec + " " + e.Op + prep + typeString(e.Type) + ": " + errString(e.Err)
 }
 
 // Unwrap returns the cause.
@@ -100,20 +101,10 @@ type neverEmpty interface{ encodingNeverEmpty() }
 // canEncodeEmpty reports whether c may produce a zero-length encoding: true
 // unless c is a codec known never to (JSON). A sender that queues the
 // end-of-stream marker must check each encoding of such a codec and refuse
-// an empty one with errEmptyEncoding.
+// an empty one (the send pumps do, with ErrEmptyMessage).
 func canEncodeEmpty[T any](c Codec[T]) bool {
 	_, never := c.(neverEmpty)
 	return !never
-}
-
-// errEmptyEncoding is the cause, wrapped in a *CodecError, when a value
-// encodes to zero bytes where a zero-length message means end of stream.
-var errEmptyEncoding = errors.New("zero-length encoding, which would read as the end-of-stream marker")
-
-// emptyEncodingError returns the error for a value of T that c encoded to
-// zero bytes on a queue that uses zero-length messages as end of stream.
-func emptyEncodingError[T any](c Codec[T]) error {
-	return codecError[T](codecName(c), "encode", errEmptyEncoding)
 }
 
 // codecName is the name c uses in *CodecError ("json"...), or its Go type

@@ -552,21 +552,21 @@ func TestCodecErrorsNameCodecAndType(t *testing.T) {
 	}
 
 	out, err := JSON[float64]().Append(buf, math.NaN())
-	check("json NaN", out, err, "json", "encode", "chanmq: json encode of float64: json: unsupported value: NaN", new(*json.UnsupportedValueError))
+	check("json NaN", out, err, "json", "encode", "json encode of float64: json: unsupported value: NaN", new(*json.UnsupportedValueError))
 	out, err = JSON[chan int]().Append(buf, make(chan int))
-	check("json chan", out, err, "json", "encode", "chanmq: json encode of chan int: ", new(*json.UnsupportedTypeError))
+	check("json chan", out, err, "json", "encode", "json encode of chan int: ", new(*json.UnsupportedTypeError))
 	_, err = JSON[codecJob]().Decode([]byte(`{"id":`))
-	check("json truncated", nil, err, "json", "decode", "chanmq: json decode into chanmq.codecJob: unexpected end of JSON input", new(*json.SyntaxError))
+	check("json truncated", nil, err, "json", "decode", "json decode into chanmq.codecJob: unexpected end of JSON input", new(*json.SyntaxError))
 	_, err = JSON[codecJob]().Decode([]byte(`{"width":"wide"}`))
-	check("json wrong type", nil, err, "json", "decode", "chanmq: json decode into chanmq.codecJob: json: cannot unmarshal", new(*json.UnmarshalTypeError))
+	check("json wrong type", nil, err, "json", "decode", "json decode into chanmq.codecJob: json: cannot unmarshal", new(*json.UnmarshalTypeError))
 
 	_, err = Binary[codecJob]().Decode([]byte{0x80})
-	check("binary truncated", nil, err, "binary", "decode", "chanmq: binary decode into chanmq.codecJob: malformed codecJob", errBadJob)
+	check("binary truncated", nil, err, "binary", "decode", "binary decode into chanmq.codecJob: malformed codecJob", errBadJob)
 	out, err = Binary[failingAppender]().Append(buf, failingAppender{})
-	check("binary append fails", out, err, "binary", "encode", "chanmq: binary encode of chanmq.failingAppender: cannot encode", errAppend)
+	check("binary append fails", out, err, "binary", "encode", "binary encode of chanmq.failingAppender: cannot encode", errAppend)
 	out, err = Binary[unmarshalOnly]().Append(buf, unmarshalOnly{})
 	check("binary no encoder", out, err, "binary", "encode",
-		"chanmq: binary encode of chanmq.unmarshalOnly: unsupported operation: neither chanmq.unmarshalOnly nor *chanmq.unmarshalOnly implements encoding.BinaryAppender or encoding.BinaryMarshaler",
+		"binary encode of chanmq.unmarshalOnly: unsupported operation: neither chanmq.unmarshalOnly nor *chanmq.unmarshalOnly implements encoding.BinaryAppender or encoding.BinaryMarshaler",
 		errors.ErrUnsupported)
 	if v, err := Binary[unmarshalOnly]().Decode([]byte("ok")); err != nil || string(v.b) != "ok" {
 		t.Errorf("a type without an encoder still decodes: got %q, %v", v.b, err)
@@ -577,18 +577,18 @@ func TestCodecErrorsNameCodecAndType(t *testing.T) {
 		func(buf []byte, v int) ([]byte, error) { return append(buf, "junk"...), errUser },
 		func([]byte) (int, error) { return 5, errUser })
 	out, err = fc.Append(buf, 1)
-	check("funcs encode", out, err, "funcs", "encode", "chanmq: funcs encode of int: user codec failed", errUser)
+	check("funcs encode", out, err, "funcs", "encode", "funcs encode of int: user codec failed", errUser)
 	v, err := fc.Decode(nil)
-	check("funcs decode", nil, err, "funcs", "decode", "chanmq: funcs decode into int: user codec failed", errUser)
+	check("funcs decode", nil, err, "funcs", "decode", "funcs decode into int: user codec failed", errUser)
 	if v != 0 {
 		t.Errorf("failed funcs Decode returned %d, want the zero value", v)
 	}
 	encodeOnly := Funcs[int](func(buf []byte, v int) ([]byte, error) { return append(buf, byte(v)), nil }, nil)
 	_, err = encodeOnly.Decode([]byte{1})
-	check("funcs without decode", nil, err, "funcs", "decode", "chanmq: funcs decode into int: unsupported operation", errors.ErrUnsupported)
+	check("funcs without decode", nil, err, "funcs", "decode", "funcs decode into int: unsupported operation", errors.ErrUnsupported)
 	decodeOnly := Funcs[int](nil, func([]byte) (int, error) { return 1, nil })
 	out, err = decodeOnly.Append(buf, 1)
-	check("funcs without append", out, err, "funcs", "encode", "chanmq: funcs encode of int: unsupported operation", errors.ErrUnsupported)
+	check("funcs without append", out, err, "funcs", "encode", "funcs encode of int: unsupported operation", errors.ErrUnsupported)
 }
 
 // TestBinaryPrefersAppendBinary checks the method order: AppendBinary when
@@ -639,11 +639,6 @@ func TestZeroLengthEncodings(t *testing.T) {
 		}
 	}
 
-	err := emptyEncodingError(String())
-	var ce *CodecError
-	if !errors.Is(err, errEmptyEncoding) || !errors.As(err, &ce) || ce.Codec != "string" || ce.Type != reflect.TypeFor[string]() {
-		t.Errorf("emptyEncodingError = %v", err)
-	}
 	if name := codecName(Codec[int](userCodec{})); name != "chanmq.userCodec" {
 		t.Errorf("codecName of a codec from outside = %q", name)
 	}

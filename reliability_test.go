@@ -330,10 +330,12 @@ func (c deadlineOnlyContext) Deadline() (time.Time, bool) { return c.deadline, t
 func (c deadlineOnlyContext) Done() <-chan struct{}       { return c.done }
 func (c deadlineOnlyContext) Err() error                  { return nil }
 
-// Close ends every wait promptly, whatever the context does: a blocked
-// Receive, and a Receiver (Close waits for its pump), with a context whose
-// deadline has passed but whose Done is never closed.
-func TestCloseEndsEveryWaitWhateverTheContextDoes(t *testing.T) {
+// A wait ends promptly whatever the context does: with a context whose
+// deadline passes but whose Done is never closed, Receive and a Receiver
+// end by themselves (the deadline passed before the call, or while it was
+// parked); with one whose deadline is far off, Close ends both (Close
+// waits for the pump, so a pump stuck on Done would hang Close).
+func TestWaitsEndWhateverTheContextDoes(t *testing.T) {
 	t.Parallel()
 	for _, lead := range []time.Duration{-time.Second, 50 * time.Millisecond, time.Hour} {
 		t.Run(fmt.Sprint(lead), func(t *testing.T) {
@@ -345,24 +347,33 @@ func TestCloseEndsEveryWaitWhateverTheContextDoes(t *testing.T) {
 			go func() { _, _, err := q.Receive(ctx); res <- err }()
 			if lead == time.Hour {
 				qtWaitParked(t, 2) // the Receive and the pump's
-			}
-			closed := make(chan error, 1)
-			go func() { closed <- q.Close() }()
-			select {
-			case err := <-closed:
-				if err != nil {
-					t.Fatalf("Close = %v", err)
+				closed := make(chan error, 1)
+				go func() { closed <- q.Close() }()
+				select {
+				case err := <-closed:
+					if err != nil {
+						t.Fatalf("Close = %v", err)
+					}
+				case <-time.After(qtPatience):
+					t.Fatal("Close hung waiting for a pump whose context never closes Done")
 				}
-			case <-time.After(qtPatience):
-				t.Fatal("Close hung waiting for a pump whose context never closes Done")
+			}
+			want := ErrClosed
+			if lead != time.Hour {
+				want = context.DeadlineExceeded
 			}
 			select {
 			case err := <-res:
-				if !errors.Is(err, ErrClosed) && !errors.Is(err, context.DeadlineExceeded) {
-					t.Fatalf("Receive = %v, want ErrClosed or DeadlineExceeded", err)
+				if !errors.Is(err, want) {
+					t.Fatalf("Receive = %v, want %v", err, want)
 				}
 			case <-time.After(qtPatience):
-				t.Fatal("a Receive stayed blocked after Close")
+				t.Fatal("a Receive never ended")
+			}
+			select {
+			case <-rx.Done():
+			case <-time.After(qtPatience):
+				t.Fatal("a Receiver never ended")
 			}
 			if got := waitClosed(t, rx.C); len(got) != 0 || rx.Err() != nil {
 				t.Fatalf("Receiver: delivered %q, Err %v; want nothing and nil", got, rx.Err())

@@ -1,0 +1,149 @@
+package chanmq
+
+import (
+	"context"
+	"fmt"
+	"iter"
+)
+
+// This file is typed channels: a Queue that carries values of T through a
+// Codec. A typed pump is the []byte pump of chanmq.go with the codec at
+// its edge, not a second engine; a message is exactly the codec's bytes.
+
+// QueueOf is a Queue that carries values of T, each message being the
+// Codec's encoding of one value (no header, no framing, so a C or Python
+// peer reads and writes the same bytes). Make one with Of. It is safe for
+// concurrent use, like the Queue.
+type QueueOf[T any] struct {
+	q     *Queue
+	codec Codec[T]
+}
+
+// Of returns q as a queue of T values encoded with codec:
+//
+//	jobs := chanmq.Of(q, chanmq.JSON[Job]())
+//	err := jobs.Send(ctx, Job{Path: "a.png"}, 0)
+//
+// Closing q closes it.
+func Of[T any](q *Queue, codec Codec[T]) *QueueOf[T] { return &QueueOf[T]{q: q, codec: codec} }
+
+// Queue returns the underlying Queue.
+func (t *QueueOf[T]) Queue() *Queue { return t.q }
+
+// Send encodes v and queues it with the given priority, as Queue.Send
+// does: it waits while the queue is full, and on cancellation nothing was
+// queued. An encoding longer than the queue's MessageSize is refused
+// before any syscall with ErrMessageTooLarge; a codec failure matches
+// ErrEncode and unwraps to the codec's error.
+func (t *QueueOf[T]) Send(ctx context.Context, v T, priority uint) error {
+	return t.send(ctx, v, priority, true)
+}
+
+// TrySend is Send that fails with ErrFull instead of waiting.
+func (t *QueueOf[T]) TrySend(v T, priority uint) error {
+	return t.send(context.Background(), v, priority, false)
+}
+
+func (t *QueueOf[T]) send(ctx context.Context, v T, priority uint, block bool) error {
+	bp := t.q.bufs.Get().(*[]byte)
+	defer t.q.bufs.Put(bp)
+	data, err := t.codec.Append((*bp)[:0], v)
+	if err != nil {
+		return opError("send", t.q.name, fmt.Errorf("%w: %w", ErrEncode, err))
+	}
+	return t.q.send(ctx, data, priority, block)
+}
+
+// Receive takes the next message, as Queue.Receive does, and decodes it
+// into a new T. A message that does not decode has left the kernel queue:
+// it is returned inside the error, a *DecodeError with its bytes and
+// priority (errors.As finds it), never dropped and never a zero value
+// passed off as a real one.
+func (t *QueueOf[T]) Receive(ctx context.Context) (v T, priority uint, err error) {
+	return t.receive(ctx, true)
+}
+
+// TryReceive is Receive that fails with ErrEmpty instead of waiting.
+func (t *QueueOf[T]) TryReceive() (v T, priority uint, err error) {
+	return t.receive(context.Background(), false)
+}
+
+func (t *QueueOf[T]) receive(ctx context.Context, block bool) (v T, priority uint, err error) {
+	bp := t.q.bufs.Get().(*[]byte)
+	defer t.q.bufs.Put(bp)
+	m, _, err := t.q.receive(ctx, *bp, block)
+	if err != nil {
+		return v, 0, err
+	}
+	v, err = t.codec.Decode(m.Data)
+	if err != nil {
+		de := &DecodeError{Message: Message{Data: append([]byte{}, m.Data...), Priority: m.Priority}, Err: err}
+		return v, m.Priority, opError("receive", t.q.name, de)
+	}
+	return v, m.Priority, nil
+}
+
+// All returns an iterator over the queue's values, as Queue.All: each step
+// is a Receive in the caller's goroutine; it ends after yielding one error
+// (a *DecodeError among them: the loop may go on past it with a new All).
+func (t *QueueOf[T]) All(ctx context.Context) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		for {
+			v, _, err := t.Receive(ctx)
+			if !yield(v, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// Receiver starts a receive pump of T values; see ReceiverOf. Its options
+// are Buffer, EndOfStream, and for messages that fail to decode
+// OnDecodeError or DeadLetter (by default the pump stops with the
+// *DecodeError as its Err). Values decoded but not taken when the pump
+// stops go back as their original bytes, never re-encoded, so fields a
+// newer peer added and this T does not know survive.
+func (t *QueueOf[T]) Receiver(ctx context.Context, opts ...ReceiverOption) *ReceiverOf[T] {
+	return startReceiver(ctx, t.q, opts, decodeWith(t.codec))
+}
+
+// Sender starts a send pump of T values; see SenderOf. Its options are
+// Buffer, Priority and EndOfStream. A value that fails to encode, or
+// whose encoding is too large, is reported by Wait with the reason and
+// the pump goes on with the next.
+func (t *QueueOf[T]) Sender(ctx context.Context, opts ...SenderOption) *SenderOf[T] {
+	return startSender(ctx, t.q, opts, false, encodeWith(t.codec))
+}
+
+// OpenReceiverOf opens the queue called name (with Open's options) and
+// starts a typed Receiver on it (with receiver options); the Receiver owns
+// the Queue, as for OpenReceiver.
+func OpenReceiverOf[T any](ctx context.Context, name string, codec Codec[T], opts ...OpenReceiverOption) (*ReceiverOf[T], error) {
+	return openReceiver(ctx, name, opts, decodeWith(codec))
+}
+
+// OpenSenderOf opens the queue called name (with Open's options) and
+// starts a typed Sender on it (with sender options); the Sender owns the
+// Queue, as for OpenSender.
+//
+//	tx, err := chanmq.OpenSenderOf(ctx, "/jobs", chanmq.JSON[Job](), chanmq.Create(0o600))
+//	tx.C <- Job{Path: "a.png"}
+//	close(tx.C)
+//	err = tx.Wait() // nil once every value is queued
+func OpenSenderOf[T any](ctx context.Context, name string, codec Codec[T], opts ...OpenSenderOption) (*SenderOf[T], error) {
+	return openSender(ctx, name, opts, encodeWith(codec))
+}
+
+func decodeWith[T any](codec Codec[T]) func(Message) (T, error) {
+	return func(m Message) (T, error) { return codec.Decode(m.Data) }
+}
+
+func encodeWith[T any](codec Codec[T]) encodeFunc[T] {
+	return func(buf []byte, v T, prio uint) ([]byte, uint, error) {
+		data, err := codec.Append(buf, v)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w: %w", ErrEncode, err)
+		}
+		return data, prio, nil
+	}
+}

@@ -1,0 +1,540 @@
+//go:build linux
+
+package chanmq
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Typed channels: values of T through a Codec, the same engine as []byte.
+
+type typedJob struct {
+	Path  string
+	Width int
+}
+
+func init() {
+	registerChild("typed-worker", typedWorkerChild)
+	registerChild("typed-stress-sender", typedStressSenderChild)
+}
+
+func TestTypedSenderToReceiverEndsRangeOnClose(t *testing.T) {
+	t.Parallel()
+	name := newTestQueue(t).Name()
+	ctx, cancel := context.WithTimeout(context.Background(), qtPatience)
+	defer cancel()
+	tx, err := OpenSenderOf(ctx, name, JSON[typedJob](), EndOfStream(), Buffer(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rx, err := OpenReceiverOf(ctx, name, JSON[typedJob](), EndOfStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want, got []typedJob
+	go func() {
+		for i := range 50 {
+			j := typedJob{Path: fmt.Sprintf("%d.png", i), Width: i}
+			want = append(want, j)
+			tx.C <- j
+		}
+		close(tx.C)
+	}()
+	for j := range rx.C { // ends when the marker arrives, not on cancel
+		got = append(got, j)
+	}
+	if err := tx.Wait(); err != nil {
+		t.Fatalf("sender Wait = %v", err)
+	}
+	if err := rx.Err(); err != nil {
+		t.Fatalf("receiver Err = %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the range ended by the test's timeout, not by end of stream")
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("got %v\nwant %v", got, want)
+	}
+}
+
+// Every one of N competing worker processes ends its range on one
+// close(tx.C) in this process, and together they took every job once.
+func TestTypedEndOfStreamEndsEveryWorkerProcess(t *testing.T) {
+	t.Parallel()
+	skipWithoutSubprocesses(t)
+	q := newTestQueue(t, MaxMessages(8))
+	const workers, jobs = 3, 300
+	type result struct {
+		out string
+		err error
+	}
+	results := make(chan result, workers)
+	for range workers {
+		cmd, stdout, stderr := childCommand(t, "typed-worker", "TYPED_QUEUE="+q.Name())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			err := cmd.Wait()
+			if err != nil {
+				err = fmt.Errorf("%v: %s", err, stderr)
+			}
+			results <- result{stdout.String(), err}
+		}()
+	}
+	tx := Of(q, JSON[typedJob]()).Sender(context.Background(), EndOfStream())
+	for i := range jobs {
+		tx.C <- typedJob{Path: strconv.Itoa(i)}
+	}
+	close(tx.C)
+	if err := tx.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	timeout := time.After(2 * qtPatience)
+	for range workers {
+		select {
+		case r := <-results:
+			if r.err != nil {
+				t.Fatalf("worker: %v", r.err)
+			}
+			for _, p := range strings.Fields(r.out) {
+				seen[p]++
+			}
+		case <-timeout:
+			t.Fatal("a worker never ended its range: the marker did not reach it")
+		}
+	}
+	for i := range jobs {
+		if n := seen[strconv.Itoa(i)]; n != 1 {
+			t.Errorf("job %d taken %d times, want once", i, n)
+		}
+	}
+	if len(seen) != jobs {
+		t.Errorf("workers took %d distinct jobs, want %d", len(seen), jobs)
+	}
+	// The marker stays, like a closed channel: a later receiver ends at once.
+	m, _, err := q.TryReceive()
+	if err != nil || len(m) != 0 {
+		t.Fatalf("after the workers: TryReceive = %q, %v; want the zero-length marker", m, err)
+	}
+}
+
+// typedWorkerChild ranges over jobs until end of stream and prints them.
+func typedWorkerChild() int {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*qtPatience)
+	defer cancel()
+	rx, err := OpenReceiverOf(ctx, os.Getenv("TYPED_QUEUE"), JSON[typedJob](), EndOfStream())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for job := range rx.C {
+		fmt.Println(job.Path)
+	}
+	if err := rx.Err(); err != nil || ctx.Err() != nil {
+		fmt.Fprintln(os.Stderr, "ended without end of stream:", err, ctx.Err())
+		return 1
+	}
+	return 0
+}
+
+// A message that fails to decode stops the pump by default, with an error
+// carrying its bytes and priority; the values before it were delivered.
+func TestTypedDecodeFailureStopsThePumpWithTheMessage(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t)
+	jobs := Of(q, JSON[typedJob]())
+	if err := jobs.Send(context.Background(), typedJob{Path: "good"}, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Send(context.Background(), []byte("{not json"), 0); err != nil {
+		t.Fatal(err)
+	}
+	rx := jobs.Receiver(context.Background())
+	got := waitClosed(t, rx.C)
+	var de *DecodeError
+	if len(got) != 1 || got[0].Path != "good" || !errors.As(rx.Err(), &de) || string(de.Data) != "{not json" || de.Priority != 0 {
+		t.Fatalf("got %v, Err %v; want the good job, then a *DecodeError holding %q", got, rx.Err(), "{not json")
+	}
+	var se *json.SyntaxError
+	if !errors.As(rx.Err(), &se) {
+		t.Errorf("Err = %v, want it to unwrap to the codec's *json.SyntaxError", rx.Err())
+	}
+	if n := q.Len(); n != 0 {
+		t.Errorf("%d messages left: the bad message must be in the error, not re-queued", n)
+	}
+	// The direct Receive returns the same kind of error.
+	if err := q.Send(context.Background(), []byte("[]"), 5); err != nil {
+		t.Fatal(err)
+	}
+	if v, _, err := jobs.Receive(context.Background()); !errors.As(err, &de) || string(de.Data) != "[]" || de.Priority != 5 || v != (typedJob{}) {
+		t.Fatalf("Receive = %v, %v; want a *DecodeError holding %q priority 5", v, err, "[]")
+	}
+}
+
+func TestTypedDecodeFailureHandledInPlaceOrDeadLettered(t *testing.T) {
+	t.Parallel()
+	for _, how := range []string{"OnDecodeError", "DeadLetter"} {
+		t.Run(how, func(t *testing.T) {
+			t.Parallel()
+			q, dlq := newTestQueue(t, MaxMessages(8)), newTestQueue(t)
+			jobs := Of(q, JSON[typedJob]())
+			for i, raw := range []string{`{"Path":"a"}`, `garbage`, `{"Path":"b"}`, `{"Width":"x"}`, `{"Path":"c"}`} {
+				if err := q.Send(context.Background(), []byte(raw), uint(i)%2); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var mu sync.Mutex
+			var bad []Message
+			opt := OnDecodeError(func(e *DecodeError) { mu.Lock(); bad = append(bad, e.Message); mu.Unlock() })
+			if how == "DeadLetter" {
+				opt = DeadLetter(dlq)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			rx := jobs.Receiver(ctx, opt)
+			var paths []string
+			for _, j := range recvAll(t, rx.C, 3) {
+				paths = append(paths, j.Path)
+			}
+			cancel()
+			if err := rx.Wait(); err != nil {
+				t.Fatalf("Err = %v, want nil: the bad messages were handled", err)
+			}
+			if how == "DeadLetter" {
+				for range 2 {
+					m, p, err := dlq.TryReceive()
+					if err != nil {
+						t.Fatal(err)
+					}
+					bad = append(bad, Message{Data: m, Priority: p})
+				}
+			}
+			// Priorities 0,1,0,1,0: the kernel gives the two bad ones (priority 1) first.
+			if fmt.Sprint(paths) != "[a b c]" || len(bad) != 2 || string(bad[0].Data) != "garbage" || bad[0].Priority != 1 || string(bad[1].Data) != `{"Width":"x"}` || bad[1].Priority != 1 {
+				t.Fatalf("delivered %v, handled %v; want [a b c] and the two bad messages unchanged with priority 1", paths, bad)
+			}
+		})
+	}
+}
+
+// Values decoded but not taken go back as their original bytes: a field
+// added by a newer peer, unknown to this T, survives.
+func TestTypedValuesNotTakenGoBackAsOriginalBytes(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t)
+	newer := []string{`{"Path":"a","Width":1,"AddedLater":"keep me"}`, `{"Path":"b","Width":2,"AddedLater":[1,2]}`, `{"Path":"c","AddedLater":null,"Width":3}`}
+	for _, m := range newer {
+		if err := q.Send(context.Background(), []byte(m), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	rx := Of(q, JSON[typedJob]()).Receiver(ctx, Buffer(2))
+	waitFor(t, "the pump to take all three", func() bool { return q.Len() == 0 && len(rx.C) == 2 })
+	cancel()
+	if err := rx.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Close(); err != nil { // puts them back into the kernel queue
+		t.Fatal(err)
+	}
+	again, err := Open(q.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer again.Close()
+	for _, want := range newer {
+		got, _, err := again.TryReceive()
+		if err != nil || string(got) != want {
+			t.Fatalf("got %q, %v; want the original bytes %q", got, err, want)
+		}
+	}
+}
+
+// A typed send pump returns, as values, what it accepted and did not
+// queue, with the reasons; a value that fails to encode or is too large
+// is reported and the pump goes on.
+func TestTypedSenderReturnsUnsentValuesAndKeepsGoingPastBadOnes(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t, MaxMessages(2), MessageSize(64))
+	type sample struct{ F float64 }
+	tx := Of(q, JSON[sample]()).Sender(context.Background())
+	tx.C <- sample{1}
+	tx.C <- sample{math.NaN()} // json cannot encode NaN
+	tx.C <- sample{2}
+	close(tx.C)
+	var ue *UnsentError[sample]
+	if err := tx.Wait(); !errors.As(err, &ue) || len(ue.Values) != 1 || !math.IsNaN(ue.Values[0].F) || !errors.Is(err, ErrEncode) {
+		t.Fatalf("Wait = %v, want the NaN value back with ErrEncode", err)
+	}
+	if q.Len() != 2 {
+		t.Fatalf("queued %d, want 2 (the pump went on past the bad value)", q.Len())
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	big := strings.Repeat("x", 100)
+	tx2 := Of(q, String()).Sender(ctx, Buffer(2), EndOfStream())
+	tx2.C <- big // too large: reported, the pump goes on
+	tx2.C <- ""  // the marker's bytes: refused with EndOfStream
+	tx2.C <- "waits for room"
+	tx2.C <- "buffered"
+	cancel()
+	var ue2 *UnsentError[string]
+	err := tx2.Wait()
+	if !errors.As(err, &ue2) || !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrEmptyMessage) || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Wait = %v, want ErrMessageTooLarge, ErrEmptyMessage and context.Canceled", err)
+	}
+	if got := fmt.Sprintf("%q", ue2.Values); got != fmt.Sprintf("%q", []string{big, "", "waits for room", "buffered"}) {
+		t.Fatalf("unsent %s, want every value in order", got)
+	}
+}
+
+// The pump's fault and the owned Queue's Close error are both reported: a
+// ReadOnly OpenReceiverOf that stops on a decode failure while holding
+// buffered values cannot put them back, and says so with their bytes.
+func TestReceiverReportsItsFaultAndTheCloseErrorBoth(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t)
+	for _, m := range []string{`{"Path":"a"}`, `{"Path":"b"}`, `bad`} {
+		if err := q.Send(context.Background(), []byte(m), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rx, err := OpenReceiverOf(context.Background(), q.Name(), JSON[typedJob](), ReadOnly(), Buffer(2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-rx.Done() // nobody reads C: both good values are in its buffer when "bad" arrives
+	err = rx.Err()
+	var de *DecodeError
+	var ue *UndeliveredError
+	if !errors.As(err, &de) || !errors.As(err, &ue) || len(ue.Messages) != 2 || string(ue.Messages[0].Data) != `{"Path":"a"}` {
+		t.Fatalf("Err = %v, want the *DecodeError and an *UndeliveredError with both held values", err)
+	}
+	if rest := waitClosed(t, rx.C); len(rest) != 0 {
+		t.Fatalf("C still delivered %v after the pump gave its buffer back", rest)
+	}
+}
+
+// A C or Python peer sees the end-of-stream marker as an empty message.
+func TestEndOfStreamMarkerIsAnEmptyMessageAtPriorityZero(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t)
+	tx := Of(q, JSON[typedJob]()).Sender(context.Background(), EndOfStream())
+	tx.C <- typedJob{Path: "last"}
+	close(tx.C)
+	if err := tx.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	m1, p1, _ := q.TryReceive()
+	m2, p2, err := q.TryReceive()
+	if string(m1) != `{"Path":"last","Width":0}` || p1 != 0 || err != nil || len(m2) != 0 || p2 != 0 {
+		t.Fatalf("queue held %q/%d then %q/%d (%v); want the job, then an empty message at priority 0", m1, p1, m2, p2, err)
+	}
+}
+
+// Misplaced options do not compile: the option kinds are checked by the
+// compiler, not at run time.
+func TestMisplacedOptionsDoNotCompile(t *testing.T) {
+	t.Parallel()
+	if testing.Short() {
+		t.Skip("builds a program with the go command")
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command:", err)
+	}
+	root, err := filepath.Abs(".")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ call, says string }{
+		{`q.Receiver(ctx, chanmq.Create(0o600))`, "does not implement chanmq.ReceiverOption"},
+		{`q.Receiver(ctx, chanmq.Priority(1))`, "does not implement chanmq.ReceiverOption"},
+		{`q.Sender(ctx, chanmq.OnDecodeError(nil))`, "does not implement chanmq.SenderOption"},
+		{`chanmq.Open("/q", chanmq.Buffer(1))`, "does not implement chanmq.OpenOption"},
+		{`chanmq.OpenReceiver(ctx, "/q", chanmq.Priority(1))`, "does not implement chanmq.OpenReceiverOption"},
+		{`chanmq.OpenSender(ctx, "/q", chanmq.DeadLetter(q))`, "does not implement chanmq.OpenSenderOption"},
+	} {
+		dir := t.TempDir()
+		src := fmt.Sprintf("package main\n\nimport (\n\t\"context\"\n\n\t\"github.com/chanmq/chanmq\"\n)\n\nfunc main() {\n\tctx := context.Background()\n\tvar q *chanmq.Queue\n\t_, _ = ctx, q\n\t_ = %s\n}\n", c.call)
+		gomod := "module misplaced\n\ngo 1.26.0\n\nrequire github.com/chanmq/chanmq v0.0.0\n\nreplace github.com/chanmq/chanmq => " + root + "\n"
+		for name, text := range map[string]string{"main.go": src, "go.mod": gomod} {
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(text), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sum, _ := os.ReadFile(filepath.Join(root, "go.sum"))
+		_ = os.WriteFile(filepath.Join(dir, "go.sum"), sum, 0o644)
+		cmd := exec.Command(gobin, "vet", ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOWORK=off")
+		out, err := cmd.CombinedOutput()
+		if err == nil || !bytes.Contains(out, []byte(c.says)) {
+			t.Errorf("%s: compiled or failed for another reason (%v):\n%s", c.call, err, out)
+		}
+	}
+}
+
+// The typed twin of the cross-process stress test: two sender processes
+// push numbered JSON values through typed Sender pumps cancelled at
+// random (re-sending what Wait hands back), while this process receives
+// through typed Receiver pumps and direct receives cancelled at random.
+// Multiset sent = multiset received.
+type stressJob struct {
+	Sender, Seq int
+	Pad         string
+}
+
+func typedStressSenderChild() int {
+	id, _ := strconv.Atoi(os.Getenv("STRESS_ID"))
+	n, _ := strconv.Atoi(os.Getenv("STRESS_N"))
+	q, err := Open(os.Getenv("STRESS_QUEUE"), WriteOnly())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer q.Close()
+	jobs := Of(q, JSON[stressJob]())
+	var retry []stressJob
+	next, rounds := 0, 0
+	for next < n || len(retry) > 0 {
+		rounds++
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(2000))*time.Microsecond)
+		tx := jobs.Sender(ctx, Buffer(rand.IntN(4)), Priority(uint(rounds%3)))
+	feed:
+		for next < n || len(retry) > 0 {
+			j := stressJob{Sender: id, Seq: next, Pad: strings.Repeat("p", next%24)}
+			if len(retry) > 0 {
+				j = retry[0]
+			}
+			select {
+			case tx.C <- j:
+				if len(retry) > 0 {
+					retry = retry[1:]
+				} else {
+					next++
+				}
+			case <-tx.Done():
+				break feed
+			}
+		}
+		close(tx.C)
+		err := tx.Wait()
+		cancel()
+		var ue *UnsentError[stressJob]
+		switch {
+		case err == nil:
+		case errors.As(err, &ue) && errors.Is(err, context.DeadlineExceeded):
+			retry = append(ue.Values, retry...)
+		default:
+			fmt.Fprintln(os.Stderr, "Wait:", err)
+			return 1
+		}
+	}
+	fmt.Printf("sent %d in %d pump lifetimes\n", n, rounds)
+	return 0
+}
+
+func TestTypedStressNoLossAcrossProcessesWithRandomCancels(t *testing.T) {
+	skipWithoutSubprocesses(t)
+	senders, perSender := 2, 30_000
+	if raceEnabled || testing.Short() {
+		perSender = 3_000
+	}
+	q := newTestQueue(t, MaxMessages(10), MessageSize(96))
+	errs := make(chan error, senders)
+	var wg sync.WaitGroup
+	for id := range senders {
+		cmd, _, stderr := childCommand(t, "typed-stress-sender",
+			"STRESS_ID="+strconv.Itoa(id), "STRESS_N="+strconv.Itoa(perSender), "STRESS_QUEUE="+q.Name())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := cmd.Wait(); err != nil {
+				errs <- fmt.Errorf("sender %d: %v\n%s", id, err, stderr)
+			}
+		}()
+	}
+	seen := make([][]int, senders)
+	for i := range seen {
+		seen[i] = make([]int, perSender)
+	}
+	jobs := Of(q, JSON[stressJob]())
+	total, pumps, direct := 0, 0, 0
+	record := func(j stressJob) {
+		if j.Sender < 0 || j.Sender >= senders || j.Seq < 0 || j.Seq >= perSender || j.Pad != strings.Repeat("p", j.Seq%24) {
+			t.Fatalf("corrupt value %+v", j)
+		}
+		seen[j.Sender][j.Seq]++
+		total++
+	}
+	deadline := time.Now().Add(5 * time.Minute)
+	for total < senders*perSender {
+		if time.Now().After(deadline) {
+			t.Fatalf("received %d of %d before the deadline", total, senders*perSender)
+		}
+		select {
+		case err := <-errs:
+			t.Fatal(err)
+		default:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(2000))*time.Microsecond)
+		if rand.IntN(8) == 0 {
+			if j, _, err := jobs.Receive(ctx); err == nil {
+				record(j)
+				direct++
+			}
+			cancel()
+			continue
+		}
+		pumps++
+		rx := jobs.Receiver(ctx, Buffer(rand.IntN(4)))
+		for j := range rx.C {
+			record(j)
+		}
+		cancel()
+		if err := rx.Err(); err != nil {
+			t.Fatalf("Receiver: %v", err)
+		}
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	dups, missing := 0, 0
+	for id := range seen {
+		for _, n := range seen[id] {
+			switch {
+			case n == 0:
+				missing++
+			case n > 1:
+				dups += n - 1
+			}
+		}
+	}
+	t.Logf("typed: sent %d, received %d (%d via %d receive pumps, %d via direct Receive), duplicates %d, missing %d",
+		senders*perSender, total, total-direct, pumps, direct, dups, missing)
+	if dups != 0 || missing != 0 {
+		t.Fatalf("lost or duplicated values: %d duplicates, %d missing", dups, missing)
+	}
+}
