@@ -452,8 +452,8 @@ func OpenSender(ctx context.Context, name string, opts ...OpenSenderOption) (*Se
 	return openSender(ctx, name, opts, bytesTo)
 }
 
-func bytesTo(_ []byte, v []byte, prio uint) ([]byte, uint, error) { return v, prio, nil }
-func messageTo(_ []byte, m Message, _ uint) ([]byte, uint, error) { return m.Data, m.Priority, nil }
+func bytesTo(v []byte, prio uint) ([]byte, uint, error) { return v, prio, nil }
+func messageTo(m Message, _ uint) ([]byte, uint, error) { return m.Data, m.Priority, nil }
 
 // openSender opens name and starts a send pump that owns the Queue.
 func openSender[T any](ctx context.Context, name string, opts []OpenSenderOption, encode encodeFunc[T]) (*SenderOf[T], error) {
@@ -464,9 +464,9 @@ func openSender[T any](ctx context.Context, name string, opts []OpenSenderOption
 	return runSender(ctx, q, c, true, encode), nil
 }
 
-// encodeFunc turns v into a message: its bytes (appended to buf, which
-// the pump reuses, or any slice) and priority (prio is the pump's).
-type encodeFunc[T any] func(buf []byte, v T, prio uint) ([]byte, uint, error)
+// encodeFunc turns v into a message: its bytes, valid until the next
+// call, and its priority (prio is the pump's). Each pump has its own.
+type encodeFunc[T any] func(v T, prio uint) ([]byte, uint, error)
 
 // sendPump moves values from ch to a Queue.
 type sendPump[T any] struct {
@@ -474,7 +474,6 @@ type sendPump[T any] struct {
 	ch     chan T
 	encode encodeFunc[T]
 	c      *config
-	buf    []byte // reused by encode
 	owned  bool
 	done   chan struct{} // closed when the pump has stopped
 
@@ -544,10 +543,7 @@ func (p *sendPump[T]) pump(ctx context.Context) error {
 // send encodes and queues v; it records a value refused on its own and
 // returns nil, so that the pump goes on, or returns a fault.
 func (p *sendPump[T]) send(ctx context.Context, v T) error {
-	data, prio, err := p.encode(p.buf[:0], v, p.c.priority)
-	if cap(data) > cap(p.buf) && cap(data) <= 2*p.q.msgSize {
-		p.buf = data[:0] // keep the grown buffer for the next value
-	}
+	data, prio, err := p.encode(v, p.c.priority)
 	if err == nil && p.c.endOfStream && len(data) == 0 {
 		err = fmt.Errorf("%w: with EndOfStream a zero-length message is the end-of-stream marker", ErrEmptyMessage)
 	}

@@ -255,9 +255,9 @@ func Priority(p uint) SenderOption {
 // queued before it is received before it. A Sender with EndOfStream
 // refuses zero-length messages (ErrEmptyMessage) so that no message can be
 // taken for the marker; JSON never encodes to zero bytes. A Receiver that
-// meets the marker puts it back before it ends, so that every other
-// receiver of the queue (N worker processes) ends too, and the marker
-// stays: like a closed channel, the queue stays closed for later receivers
+// meets the marker puts it back before it ends (on a queue opened
+// read-write; a ReadOnly receiver takes it), so that every other receiver
+// of the queue (N worker processes) ends too, and the marker stays: like a closed channel, the queue stays closed for later receivers
 // until someone takes the marker with a plain Receive (or unlinks the
 // queue). A C peer sees an empty message: end of stream.
 func EndOfStream() PumpOption {

@@ -138,11 +138,22 @@ func decodeWith[T any](codec Codec[T]) func(Message) (T, error) {
 	return func(m Message) (T, error) { return codec.Decode(m.Data) }
 }
 
+// maxKeptBuffer bounds the encoding buffer a typed send pump keeps
+// between values, so one huge value (refused as too large anyway) does not
+// pin its memory for the pump's life.
+const maxKeptBuffer = 64 << 10
+
+// encodeWith returns a typed send pump's encoder: codec.Append into a
+// buffer the pump reuses, so encoding allocates only what the codec does.
 func encodeWith[T any](codec Codec[T]) encodeFunc[T] {
-	return func(buf []byte, v T, prio uint) ([]byte, uint, error) {
-		data, err := codec.Append(buf, v)
+	var buf []byte
+	return func(v T, prio uint) ([]byte, uint, error) {
+		data, err := codec.Append(buf[:0], v)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", ErrEncode, err)
+		}
+		if cap(data) <= maxKeptBuffer {
+			buf = data
 		}
 		return data, prio, nil
 	}
