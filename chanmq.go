@@ -20,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"iter"
+	"reflect"
 	"sync"
+	"unsafe"
 )
 
 // This file is the channel adapter: pumps that move messages between a
@@ -146,10 +148,13 @@ type recvPump[T any] struct {
 	slots      [][]byte
 	slot       int
 
-	// sent remembers the original bytes of the last cap(ch) messages sent
-	// on ch, in order, so that a stopping pump can give back those still
-	// in ch's buffer exactly as they came (never re-encoded).
-	sent ring
+	// sent remembers the last cap(ch) values sent on ch with their
+	// original messages, in order, so that a stopping pump can give back
+	// those still in ch's buffer exactly as they came (never re-encoded).
+	sent ring[T]
+	// same tells whether a value drained from ch is the one sent for an
+	// entry of sent (see keepBuffered).
+	same func(a, b T) bool
 }
 
 // startReceiver checks opts and starts a receive pump on q.
@@ -174,23 +179,38 @@ func runReceiver[T any](ctx context.Context, q *Queue, c *config, owned bool, de
 	case !q.addPump():
 		p.finish(nil) // closed: an ordinary end
 	default:
-		p.keepsBytes = isBytesPump[T]()
+		p.keepsBytes, p.same = sameValue[T]()
 		if !p.keepsBytes {
 			p.slots = make([][]byte, c.buffer+1)
 		}
-		p.sent = newRing(c.buffer)
+		p.sent = newRing[T](c.buffer)
 		go p.run(ctx)
 	}
 	return r
 }
 
-// isBytesPump reports whether T's values hold their message's bytes.
-func isBytesPump[T any]() bool {
+// sameValue returns how to tell that two values of T are the same value
+// sent on a pump's channel, and whether T's values hold their message's
+// bytes. A []byte or Message value holds the new slice made for its
+// message, so the slice itself says which message it is. A typed value
+// is compared with reflect.DeepEqual.
+func sameValue[T any]() (keepsBytes bool, same func(a, b T) bool) {
 	switch any(*new(T)).(type) {
-	case []byte, Message:
-		return true
+	case []byte:
+		return true, func(a, b T) bool { return sameSlice(any(a).([]byte), any(b).([]byte)) }
+	case Message:
+		return true, func(a, b T) bool {
+			ma, mb := any(a).(Message), any(b).(Message)
+			return ma.Priority == mb.Priority && sameSlice(ma.Data, mb.Data)
+		}
 	}
-	return false
+	return false, func(a, b T) bool { return reflect.DeepEqual(a, b) }
+}
+
+// sameSlice reports whether a and b are the same slice (same array, same
+// length), not merely equal bytes.
+func sameSlice(a, b []byte) bool {
+	return len(a) == len(b) && unsafe.SliceData(a) == unsafe.SliceData(b)
 }
 
 func (p *recvPump[T]) run(ctx context.Context) {
@@ -224,7 +244,7 @@ func (p *recvPump[T]) pump(ctx context.Context) error {
 		}
 		select {
 		case p.ch <- v:
-			p.sent.push(m)
+			p.sent.push(sentValue[T]{m, v})
 		case <-ctx.Done():
 			p.keepBuffered(&m)
 			return nil
@@ -295,21 +315,30 @@ func (p *recvPump[T]) decodeFailed(ctx context.Context, m heldMessage, err error
 	return opError("receiver", p.q.name, de)
 }
 
-// keepBuffered gives the Queue what the pump holds: the messages still in
-// ch's buffer (the last ones sent, as their original bytes) and the one
-// in hand, in the order they were taken.
+// keepBuffered gives the Queue what the pump holds: the values it drains
+// from ch's buffer, as their original messages, and the one in hand, in
+// the order they were taken.
+//
+// A reader may still be receiving from ch while the pump drains it, and
+// both take from the head, so the drained values are some of the last
+// ones sent, not necessarily the last n: each is matched, in order, to
+// the entry of sent it came from. For []byte and Message pumps the match
+// is exact (each value is its own new slice). For typed values it is by
+// equality: of two values that decode equal but came from different
+// bytes (a field this T does not know), the one a concurrent reader took
+// cannot be told apart, and the bytes of either may be the ones kept.
 func (p *recvPump[T]) keepBuffered(inHand *heldMessage) {
-	n := 0
+	var drained []T
 	for {
 		select {
-		case <-p.ch:
-			n++
+		case v := <-p.ch:
+			drained = append(drained, v)
 			continue
 		default:
 		}
 		break
 	}
-	keep := p.sent.last(n)
+	keep := p.sent.match(drained, p.same)
 	if inHand != nil {
 		keep = append(keep, *inHand)
 	}
@@ -355,30 +384,51 @@ func reOp(op string, err error) error {
 	return &Error{Op: op, Err: err}
 }
 
-// ring remembers the last few messages sent on a pump's channel.
-type ring struct {
-	msgs []heldMessage
-	next int // where the next push goes
-	n    int // how many are remembered, up to len(msgs)
+// sentValue is a value sent on a pump's channel and the message it came from.
+type sentValue[T any] struct {
+	m heldMessage
+	v T
 }
 
-func newRing(size int) ring { return ring{msgs: make([]heldMessage, size)} }
+// ring remembers the last few values sent on a pump's channel.
+type ring[T any] struct {
+	vals []sentValue[T]
+	next int // where the next push goes
+	n    int // how many are remembered, up to len(vals)
+}
 
-func (r *ring) push(m heldMessage) {
-	if len(r.msgs) == 0 {
+func newRing[T any](size int) ring[T] { return ring[T]{vals: make([]sentValue[T], size)} }
+
+func (r *ring[T]) push(s sentValue[T]) {
+	if len(r.vals) == 0 {
 		return
 	}
-	r.msgs[r.next] = m
-	r.next = (r.next + 1) % len(r.msgs)
-	r.n = min(r.n+1, len(r.msgs))
+	r.vals[r.next] = s
+	r.next = (r.next + 1) % len(r.vals)
+	r.n = min(r.n+1, len(r.vals))
 }
 
-// last returns the last k messages pushed, oldest first.
-func (r *ring) last(k int) []heldMessage {
-	k = min(k, r.n)
-	out := make([]heldMessage, 0, k+1)
-	for i := k; i > 0; i-- {
-		out = append(out, r.msgs[(r.next-i+len(r.msgs))%len(r.msgs)])
+// match returns the messages of drained, values taken back from the
+// channel in the order they were sent: each is the first remembered entry
+// after the previous match that same says it is. A value same cannot
+// place (a typed value holding a NaN is not DeepEqual to itself) takes the
+// next entry in order: a guess, but never a message dropped.
+func (r *ring[T]) match(drained []T, same func(a, b T) bool) []heldMessage {
+	out := make([]heldMessage, 0, len(drained)+1)
+	at := func(i int) sentValue[T] { return r.vals[(r.next-i+len(r.vals))%len(r.vals)] }
+	i := r.n // entries left, oldest first: at(i) is the next one
+	for _, d := range drained {
+		j := i
+		for j > 0 && !same(at(j).v, d) {
+			j--
+		}
+		if j == 0 { // no match: take the next entry
+			j = i
+		}
+		if j > 0 {
+			out = append(out, at(j).m)
+			i = j - 1
+		}
 	}
 	return out
 }

@@ -34,7 +34,7 @@ func ExampleJSON() {
 	// Output:
 	// {"path":"a.png","width":640}
 	// {b.png 320} <nil>
-	// chanmq: json decode into chanmq_test.Job: unexpected end of JSON input
+	// json decode into chanmq_test.Job: unexpected end of JSON input
 }
 
 // Point has a hand-written binary form: two big-endian 32-bit numbers.

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -398,5 +399,90 @@ func TestHolderKeepsTakeOrder(t *testing.T) {
 	}
 	if want := []uint64{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
 		t.Fatalf("pop order %v, want %v", got, want)
+	}
+}
+
+// A pump that stops while its reader is still receiving from C keeps each
+// message it drains back exactly once: the reader and the drain both take
+// from C's head, so what the pump drains is not simply the last values it
+// sent. Delivered + held = sent, as a multiset, in every round.
+func TestStopWhileAReaderIsStillReceivingKeepsEachMessageOnce(t *testing.T) {
+	t.Parallel()
+	rounds := 2000
+	if testing.Short() || raceEnabled {
+		rounds = 300
+	}
+	for _, kind := range []string{"bytes", "typed"} {
+		t.Run(kind, func(t *testing.T) {
+			t.Parallel()
+			q := newTestQueue(t, MaxMessages(8))
+			jobs := Of(q, JSON[typedJob]())
+			next := 0
+			for round := range rounds {
+				var want []string
+				for range 8 {
+					j := typedJob{Path: strconv.Itoa(next)}
+					next++
+					if err := jobs.Send(context.Background(), j, 0); err != nil {
+						t.Fatal(err)
+					}
+					want = append(want, j.Path)
+				}
+				ctx, cancel := context.WithCancel(context.Background())
+				gate := make(chan struct{})
+				var got []string
+				var reader sync.WaitGroup
+				reader.Add(1)
+				var stopped <-chan struct{}
+				var buffered func() int
+				if kind == "bytes" {
+					rx := q.Receiver(ctx, Buffer(6))
+					stopped, buffered = rx.Done(), func() int { return len(rx.C) }
+					go func() {
+						defer reader.Done()
+						<-gate
+						for m := range rx.C {
+							j, err := jobs.codec.Decode(m)
+							if err != nil {
+								t.Error(err)
+							}
+							got = append(got, j.Path)
+						}
+					}()
+				} else {
+					rx := jobs.Receiver(ctx, Buffer(6))
+					stopped, buffered = rx.Done(), func() int { return len(rx.C) }
+					go func() {
+						defer reader.Done()
+						<-gate
+						for j := range rx.C {
+							got = append(got, j.Path)
+						}
+					}()
+				}
+				// The pump fills C and holds one more; then the reader
+				// starts taking from C just as the pump is told to stop.
+				waitFor(t, "the pump to fill C", func() bool { return buffered() == 6 && q.Len() == 1 })
+				close(gate)
+				cancel()
+				<-stopped
+				reader.Wait()
+				for {
+					j, _, err := jobs.TryReceive()
+					if errors.Is(err, ErrEmpty) {
+						break
+					}
+					if err != nil {
+						t.Fatal(err)
+					}
+					got = append(got, j.Path)
+				}
+				slices.Sort(got)
+				slices.Sort(want)
+				if !slices.Equal(got, want) {
+					t.Fatalf("round %d: delivered+kept %v, want each of %v once", round, got, want)
+				}
+			}
+		})
 	}
 }
