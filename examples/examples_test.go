@@ -13,12 +13,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -242,21 +244,81 @@ func TestDemo(t *testing.T) {
 	}
 }
 
+// TestWorkers runs the cross-process workers: every job's result comes
+// back exactly once, and every worker process ends its range at the end of
+// the stream and exits 0.
 func TestWorkers(t *testing.T) {
 	t.Parallel()
-	out := run(t, "workers", "-workers", "3", "-jobs", "25", "-work", "1ms")
-	for i := 1; i <= 25; i++ {
-		if want := fmt.Sprintf("job %d: %d\n", i, i*i); !strings.Contains(out, want) {
-			t.Errorf("missing %q", want)
+	const workers, jobs = 3, 25
+	out := run(t, "workers", "-workers", strconv.Itoa(workers), "-jobs", strconv.Itoa(jobs), "-work", "1ms")
+	checkResults(t, out, jobs)
+
+	ended := pids(regexp.MustCompile(`worker pid (\d+): end of stream\n`), out)
+	exited0 := pids(regexp.MustCompile(`worker pid (\d+) exited with status 0\n`), out)
+	if len(ended) != workers || !maps.Equal(ended, exited0) {
+		t.Errorf("want %d worker processes, each ending its stream once and exiting 0; ended: %v, exited 0: %v\n%s", workers, ended, exited0, out)
+	}
+	if strings.Count(out, "exited with status") != workers {
+		t.Errorf("%d exits reported, want %d:\n%s", strings.Count(out, "exited with status"), workers, out)
+	}
+	// The results came from those processes.
+	for _, share := range regexp.MustCompile(`pid (\d+) did \d+`).FindAllStringSubmatch(out, -1) {
+		if ended[share[1]] != 1 {
+			t.Errorf("results from pid %s, which is not one of the workers %v", share[1], ended)
 		}
 	}
-	if !regexp.MustCompile(`all 25 results in; pid \d+ did \d+`).MatchString(out) {
-		t.Errorf("no summary:\n%s", out)
-	}
 	// Both queues are removed.
-	for _, name := range regexp.MustCompile(`/chanmq-workers-\w+-[0-9a-f]+`).FindAllString(out, -1) {
+	names := regexp.MustCompile(`/chanmq-workers-\w+-[0-9a-f]+`).FindAllString(out, -1)
+	if len(names) != 2 {
+		t.Errorf("want the two queue names in the output, got %q", names)
+	}
+	for _, name := range names {
 		if err := chanmq.Unlink(name); !errors.Is(err, fs.ErrNotExist) {
 			t.Errorf("queue %s left behind (unlink: %v)", name, err)
 		}
 	}
+}
+
+// TestWorkersGoroutines runs the same program with goroutines for workers:
+// the same results.
+func TestWorkersGoroutines(t *testing.T) {
+	t.Parallel()
+	checkResults(t, run(t, "workers", "-goroutines", "-workers", "3", "-jobs", "25", "-work", "1ms"), 25)
+}
+
+// checkResults checks that out has a line "job i: i*i" exactly once for
+// each job from 1 to n, no other job line, and the summary.
+func checkResults(t *testing.T, out string, n int) {
+	t.Helper()
+	lines := regexp.MustCompile(`(?m)^job \d+: \d+$`).FindAllString(out, -1)
+	if len(lines) != n {
+		t.Errorf("%d result lines, want %d", len(lines), n)
+	}
+	for i := 1; i <= n; i++ {
+		if c := countOf(lines, fmt.Sprintf("job %d: %d", i, i*i)); c != 1 {
+			t.Errorf("job %d: result %d printed %d times, want once", i, i*i, c)
+		}
+	}
+	if !regexp.MustCompile(fmt.Sprintf(`all %d results in, each once; pid \d+ did \d+`, n)).MatchString(out) {
+		t.Errorf("no summary:\n%s", out)
+	}
+}
+
+func countOf(lines []string, s string) int {
+	n := 0
+	for _, l := range lines {
+		if l == s {
+			n++
+		}
+	}
+	return n
+}
+
+// pids returns how many times each pid matched re's first group.
+func pids(re *regexp.Regexp, out string) map[string]int {
+	m := map[string]int{}
+	for _, sub := range re.FindAllStringSubmatch(out, -1) {
+		m[sub[1]]++
+	}
+	return m
 }

@@ -1,38 +1,55 @@
 // Command workers is the drop-in-replacement story: a parent fans jobs
-// out to worker processes over one queue and collects their results over
-// another, written the way one writes it with goroutines and channels.
+// out to workers over one channel and collects their results over
+// another, written once with goroutines (inProcess) and once with worker
+// processes and two POSIX message queues (crossProcess).
 //
 //	go run ./examples/workers -workers 4 -jobs 20
+//	go run ./examples/workers -goroutines    # the same program, in one process
 //
-// The parent re-executes itself as each worker, with the queue names in
-// the environment variable CHANMQ_WORKER. Here is the in-process version;
-// the lines marked "←" are the only ones that change:
+// The worker function is the same in both: it knows only a <-chan Job and
+// a chan<- Result. Besides making the two queues and collecting the
+// workers' exit statuses, these are the only lines of inProcess that
+// crossProcess changes (diff the two functions):
 //
-//	jobs := make(chan []byte)           // ← jobsQ.Sender(ctx).C
-//	results := make(chan []byte)        // ← resultsQ.Receiver(ctx).C
-//	for range workers {
-//		go worker(jobs, results)        // ← exec.Command(self) with CHANMQ_WORKER set
-//	}
-//	go func() {
-//		defer close(jobs)               // ← also send one empty message per worker:
-//		for _, job := range input {     //   "no more jobs" (a close does not cross processes)
-//			jobs <- job
-//		}
-//	}()
-//	for range input {
-//		collect(<-results)
-//	}
+//	goroutines                                   processes
+//	jobs := make(chan Job)                       tx := chanmq.Of(jobsQ, chanmq.JSON[Job]()).Sender(ctx, chanmq.EndOfStream())
+//	results := make(chan Result)                 rx := chanmq.Of(resultsQ, chanmq.JSON[Result]()).Receiver(ctx, chanmq.EndOfStream())
+//	                                             end := chanmq.Of(resultsQ, chanmq.JSON[Result]()).Sender(ctx, chanmq.EndOfStream())
+//	                                             jobs, results := tx.C, rx.C
+//	wg.Go(func() { worker(ctx, jobs, results) }) wg.Go(func() { exits <- spawn(ctx, jobsQ.Name(), resultsQ.Name()) })
+//	go func() { wg.Wait(); close(results) }()    go func() { wg.Wait(); close(end.C) }()
 //
-//	func worker(jobs <-chan []byte, results chan<- []byte) {
-//		for job := range jobs {         // ← for job, err := range jobsQ.All(ctx), until the empty message
-//			results <- square(job)      // ← results is OpenSender(ctx, name).C
-//		}
-//	}
+// and a worker process adds the two ends of its channels around the
+// unchanged worker call (see workerProcess):
 //
-// Workers read jobs with Queue.All rather than a Receiver: several
-// processes compete for one queue, and a Receiver's pump would take the
-// next job while its worker is busy with this one, where an idle worker
-// cannot get it.
+//	rx, err := chanmq.OpenReceiverOf(ctx, jobsName, chanmq.JSON[Job](), chanmq.EndOfStream())
+//	tx, err := chanmq.OpenSenderOf(ctx, resultsName, chanmq.JSON[Result]())
+//	worker(ctx, rx.C, tx.C)
+//	close(tx.C); err = tx.Wait()
+//
+// What the changes are for:
+//   - close(jobs) is the same line in both: with EndOfStream it queues an
+//     end-of-stream marker after the last job, and each worker process's
+//     range over its jobs ends there (the receiver that meets the marker
+//     puts it back for the next worker).
+//   - The results have many senders (every worker), so no worker's close
+//     may end them, as in the goroutine version, where the parent closes
+//     results once every worker has returned. Across processes the parent
+//     does that through a second sender on the results queue, end, which
+//     sends nothing and whose close queues the marker once every worker
+//     process has exited, so behind every result.
+//   - The send on jobs still selects on ctx.Done(), as with goroutines: tx
+//     stops when ctx is done. A send pump can also stop on its own, on a
+//     fault such as its queue closed under it; where that can happen,
+//     select on tx.Done() as well.
+//   - A process can fail where a goroutine cannot: crossProcess also
+//     collects each worker's exit status and the pumps' errors.
+//
+// A worker's receive pump takes the next job from the kernel while its
+// worker is busy with the current one (that job then waits for this worker,
+// not for the first idle one). Use Queue.All in the worker instead of a
+// Receiver when jobs are long and must go to whichever worker is free; it
+// does not end at the end-of-stream marker by itself.
 package main
 
 import (
@@ -46,208 +63,244 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/chanmq/chanmq"
 )
 
+// Job and Result travel as JSON: {"n":3} and {"n":3,"square":9,"pid":1234}.
+type Job struct {
+	N int `json:"n"`
+}
+
+type Result struct {
+	N      int `json:"n"`
+	Square int `json:"square"`
+	PID    int `json:"pid"`
+}
+
 // workerEnv holds "jobs-queue,results-queue" in a worker process.
 const workerEnv = "CHANMQ_WORKER"
+
+// work is how long each job takes.
+var work = flag.Duration("work", 10*time.Millisecond, "time each job takes")
 
 func main() {
 	log.SetFlags(0)
 	workers := flag.Int("workers", 4, "number of worker processes")
-	jobs := flag.Int("jobs", 20, "number of jobs")
-	work := flag.Duration("work", 10*time.Millisecond, "time each job takes")
+	n := flag.Int("jobs", 20, "number of jobs")
+	goroutines := flag.Bool("goroutines", false, "run the workers as goroutines of this process (the version without queues)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	var err error
 	if names := os.Getenv(workerEnv); names != "" {
-		log.SetPrefix(fmt.Sprintf("worker %d: ", os.Getpid()))
-		err = worker(ctx, names, *work)
-	} else {
-		log.SetPrefix("workers: ")
-		err = parent(ctx, *workers, *jobs)
+		log.SetPrefix(fmt.Sprintf("worker pid %d: ", os.Getpid()))
+		if err := workerProcess(ctx, names); err != nil {
+			log.Fatal(err)
+		}
+		return
 	}
+
+	log.SetPrefix("workers: ")
+	if *workers < 1 || *n < 0 {
+		log.Fatal("-workers must be at least 1 and -jobs at least 0")
+	}
+	version := crossProcess
+	if *goroutines {
+		version = inProcess
+	}
+	results, err := version(ctx, *workers, *n)
 	if err != nil {
+		log.Fatal(err)
+	}
+	if err := report(results, *n); err != nil {
 		log.Fatal(err)
 	}
 }
 
-func parent(ctx context.Context, workers, n int) error {
-	if workers < 1 || n < 0 {
-		return errors.New("-workers must be at least 1 and -jobs at least 0")
+// worker squares numbers: the same function for a goroutine and for a
+// worker process.
+func worker(ctx context.Context, jobs <-chan Job, results chan<- Result) {
+	for job := range jobs {
+		time.Sleep(*work)
+		select {
+		case results <- Result{N: job.N, Square: job.N * job.N, PID: os.Getpid()}:
+		case <-ctx.Done():
+			return
+		}
 	}
+}
+
+// inProcess runs the workers as goroutines.
+func inProcess(ctx context.Context, workers, n int) ([]Result, error) {
+	jobs := make(chan Job)
+	results := make(chan Result)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() { worker(ctx, jobs, results) })
+	}
+	go func() {
+		defer close(jobs)
+		for i := 1; i <= n; i++ {
+			select {
+			case jobs <- Job{N: i}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(results) }()
+	var got []Result
+	for r := range results {
+		got = append(got, r)
+	}
+	return got, context.Cause(ctx)
+}
+
+// crossProcess runs the workers as processes: this program again, with
+// the queue names in CHANMQ_WORKER.
+func crossProcess(ctx context.Context, workers, n int) ([]Result, error) {
 	// Two fresh queues (mode 0600), removed when we are done.
 	jobsQ, err := chanmq.CreateTemp("/chanmq-workers-jobs-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer chanmq.Unlink(jobsQ.Name())
 	defer jobsQ.Close()
 	resultsQ, err := chanmq.CreateTemp("/chanmq-workers-results-")
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer chanmq.Unlink(resultsQ.Name())
 	defer resultsQ.Close()
+	fmt.Printf("workers: %d worker processes over %s and %s\n", workers, jobsQ.Name(), resultsQ.Name())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // on every return: stops the pumps, and the workers if still running
 
-	tx := jobsQ.Sender(ctx)
-	rx := resultsQ.Receiver(ctx)
+	tx := chanmq.Of(jobsQ, chanmq.JSON[Job]()).Sender(ctx, chanmq.EndOfStream())
+	rx := chanmq.Of(resultsQ, chanmq.JSON[Result]()).Receiver(ctx, chanmq.EndOfStream())
+	end := chanmq.Of(resultsQ, chanmq.JSON[Result]()).Sender(ctx, chanmq.EndOfStream())
 	jobs, results := tx.C, rx.C
-
-	// Start the workers: this program again, as worker processes.
-	self, err := os.Executable()
-	if err != nil {
-		return err
-	}
-	exited := make(chan error, workers)
-	var procs []*os.Process
-	running := 0 // workers not yet seen on exited
-	defer func() {
-		// On an early return, stop the workers still running and wait
-		// for them, so that none outlives us. (Signal does nothing to a
-		// process already waited for.)
-		for _, p := range procs {
-			_ = p.Signal(syscall.SIGTERM)
-		}
-		for ; running > 0; running-- {
-			<-exited
-		}
-	}()
+	exits := make(chan error, workers)
+	var wg sync.WaitGroup
 	for range workers {
-		cmd := exec.Command(self)
-		cmd.Env = append(os.Environ(), workerEnv+"="+jobsQ.Name()+","+resultsQ.Name())
-		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		procs = append(procs, cmd.Process)
-		running++
-		go func() { exited <- cmd.Wait() }()
+		wg.Go(func() { exits <- spawn(ctx, jobsQ.Name(), resultsQ.Name()) })
 	}
-	fmt.Printf("workers: %d worker processes, %d jobs, over %s and %s\n", workers, n, jobsQ.Name(), resultsQ.Name())
-
 	go func() {
 		defer close(jobs)
 		for i := 1; i <= n; i++ {
 			select {
-			case jobs <- []byte(strconv.Itoa(i)):
-			case <-tx.Done():
-				return
-			}
-		}
-		for range workers { // what close(jobs) means to the workers
-			select {
-			case jobs <- []byte{}:
-			case <-tx.Done():
+			case jobs <- Job{N: i}:
+			case <-ctx.Done():
 				return
 			}
 		}
 	}()
-
-	squares := map[int]int{}
-	byWorker := map[string]int{}
-	for len(squares) < n {
-		select {
-		case r, ok := <-results:
-			if !ok {
-				return fmt.Errorf("results stopped after %d of %d: %v", len(squares), n, errors.Join(rx.Err(), context.Cause(ctx)))
-			}
-			job, square, pid, err := parseResult(r)
-			if err != nil {
-				return err
-			}
-			squares[job] = square
-			byWorker[pid]++
-		case err := <-exited:
-			// A worker ends after its "no more jobs", so possibly before
-			// we have read all results: fine, unless it failed.
-			running--
-			if err != nil {
-				return fmt.Errorf("a worker failed: %v", err)
-			}
-		}
+	go func() { wg.Wait(); close(end.C) }()
+	var got []Result
+	for r := range results {
+		got = append(got, r)
 	}
-	if err := tx.Wait(); err != nil {
+	// The range ends at the marker that end queued after the last worker
+	// exited, or early on Ctrl-C or a fault: then cancel stops the rest.
+	cancel()
+	wg.Wait()
+	close(exits)
+	for e := range exits {
+		err = errors.Join(err, e)
+	}
+	return got, errors.Join(err, tx.Wait(), rx.Err(), end.Wait())
+}
+
+// spawn runs one worker process until it exits; a cancelled ctx sends it
+// SIGTERM (and SIGKILL if it has not exited 5 s later).
+func spawn(ctx context.Context, jobsName, resultsName string) error {
+	self, err := os.Executable()
+	if err != nil {
 		return err
 	}
-	for ; running > 0; running-- {
-		if err := <-exited; err != nil {
-			return fmt.Errorf("a worker failed: %v", err)
-		}
+	cmd := exec.CommandContext(ctx, self, "-work", work.String())
+	cmd.Env = append(os.Environ(), workerEnv+"="+jobsName+","+resultsName)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 5 * time.Second
+	err = cmd.Run()
+	if cmd.ProcessState != nil {
+		fmt.Printf("workers: worker pid %d exited with status %d\n", cmd.ProcessState.Pid(), cmd.ProcessState.ExitCode())
 	}
-
-	for _, job := range slices.Sorted(maps.Keys(squares)) {
-		fmt.Printf("job %d: %d\n", job, squares[job])
+	if err != nil {
+		return fmt.Errorf("a worker failed: %w", err)
 	}
-	var shares []string
-	for _, pid := range slices.Sorted(maps.Keys(byWorker)) {
-		shares = append(shares, fmt.Sprintf("pid %s did %d", pid, byWorker[pid]))
-	}
-	fmt.Printf("workers: all %d results in; %s\n", n, strings.Join(shares, ", "))
 	return nil
 }
 
-// parseResult reads "job square pid".
-func parseResult(r []byte) (job, square int, pid string, err error) {
-	f := strings.Fields(string(r))
-	if len(f) == 3 {
-		job, err1 := strconv.Atoi(f[0])
-		square, err2 := strconv.Atoi(f[1])
-		if err1 == nil && err2 == nil {
-			return job, square, f[2], nil
-		}
-	}
-	return 0, 0, "", fmt.Errorf("malformed result %q", r)
-}
-
-// worker squares the numbers it takes from the jobs queue and sends
-// "job square pid" to the results queue, until an empty message.
-func worker(ctx context.Context, names string, work time.Duration) error {
+// workerProcess is a worker process: the worker function between a typed
+// receiver of jobs and a typed sender of results.
+func workerProcess(ctx context.Context, names string) error {
 	jobsName, resultsName, ok := strings.Cut(names, ",")
 	if !ok {
 		return fmt.Errorf("%s=%q: want jobs-queue,results-queue", workerEnv, names)
 	}
-	jobsQ, err := chanmq.Open(jobsName, chanmq.ReadOnly())
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// Read-write, not ReadOnly: a receiver that meets the end-of-stream
+	// marker puts it back for the other workers, which is a send.
+	rx, err := chanmq.OpenReceiverOf(ctx, jobsName, chanmq.JSON[Job](), chanmq.EndOfStream())
 	if err != nil {
 		return err
 	}
-	defer jobsQ.Close()
-	tx, err := chanmq.OpenSender(ctx, resultsName, chanmq.WriteOnly())
+	tx, err := chanmq.OpenSenderOf(ctx, resultsName, chanmq.JSON[Result](), chanmq.WriteOnly())
 	if err != nil {
-		return err
+		cancel() // rx puts back the job it may have taken
+		return errors.Join(err, rx.Wait())
 	}
-	results := tx.C
 
-	var fault error
-	for job, err := range jobsQ.All(ctx) {
-		if err != nil {
-			if ctx.Err() == nil { // not Ctrl-C: a real fault
-				fault = err
-			}
-			break
-		}
-		if len(job) == 0 {
-			break // no more jobs
-		}
-		n, err := strconv.Atoi(string(job))
-		if err != nil {
-			fault = fmt.Errorf("malformed job %q", job)
-			break
-		}
-		time.Sleep(work)
-		select {
-		case results <- fmt.Appendf(nil, "%d %d %d", n, n*n, os.Getpid()):
-		case <-tx.Done():
+	worker(ctx, rx.C, tx.C)
+
+	close(tx.C)
+	err = tx.Wait() // nil once every result is queued
+	if ctx.Err() != nil {
+		return errors.Join(fmt.Errorf("stopped before the end of the stream: %w", context.Cause(ctx)), err, rx.Wait())
+	}
+	if err := errors.Join(err, rx.Err()); err != nil {
+		return err
+	}
+	fmt.Printf("workers: worker pid %d: end of stream\n", os.Getpid())
+	return nil
+}
+
+// report prints the results in job order and checks that every job's
+// result came back exactly once, correct.
+func report(results []Result, n int) error {
+	slices.SortFunc(results, func(a, b Result) int { return a.N - b.N })
+	count := map[int]int{}
+	byPID := map[int]int{}
+	var bad []string
+	for _, r := range results {
+		fmt.Printf("job %d: %d\n", r.N, r.Square)
+		count[r.N]++
+		byPID[r.PID]++
+		if r.N < 1 || r.N > n || r.Square != r.N*r.N {
+			bad = append(bad, fmt.Sprintf("wrong result %+v", r))
 		}
 	}
-	close(results)
-	return errors.Join(fault, tx.Wait())
+	for i := 1; i <= n; i++ {
+		if count[i] != 1 {
+			bad = append(bad, fmt.Sprintf("job %d: %d results, want 1", i, count[i]))
+		}
+	}
+	if len(bad) > 0 {
+		return errors.New(strings.Join(bad, "; "))
+	}
+	var shares []string
+	for _, pid := range slices.Sorted(maps.Keys(byPID)) {
+		shares = append(shares, fmt.Sprintf("pid %d did %d", pid, byPID[pid]))
+	}
+	fmt.Printf("workers: all %d results in, each once; %s\n", n, strings.Join(shares, ", "))
+	return nil
 }
