@@ -6,13 +6,18 @@
 //
 // Start with [Queue.Receiver] and [Queue.Sender] (or [OpenReceiver] and
 // [OpenSender]), which expose a queue as a receive-only or send-only
-// channel; [Queue.All] ranges over messages without a goroutine; the raw
-// [Queue] methods (Send, Receive, ReceiveInto, TrySend, TryReceive) are
-// there when you need control. See the examples.
+// channel; [OpenReceiverOf], [OpenSenderOf] and [Of] do the same for
+// values of any type, through a [Codec] such as [JSON]; [EndOfStream]
+// carries close(C) to receivers in other processes; [Queue.All] ranges over
+// messages without a goroutine; the raw [Queue] methods (Send, Receive,
+// ReceiveInto, TrySend, TryReceive) are there when you need control. See
+// the examples.
 //
 // No message is lost silently: a message taken out of the kernel queue is
 // delivered, kept for the next Receive on the same Queue, put back into the
-// kernel queue by Close, or returned inside an *UndeliveredError.
+// kernel queue by Close, or returned inside an *UndeliveredError (or, if it
+// did not decode, a *DecodeError); a value a send pump accepted but did
+// not queue comes back from Wait inside an *UnsentError.
 package chanmq
 
 import (
