@@ -16,11 +16,11 @@ const maxNameLen = 255
 // option, so that an option given where it would do nothing does not
 // compile (Create passed to a pump, Priority to a receiver):
 //
-//	Open, CreateTemp        OpenOption
-//	Queue.Receiver, Of(…).Receiver   ReceiverOption
-//	Queue.Sender, Of(…).Sender       SenderOption
-//	OpenReceiver, OpenReceiverOf     OpenReceiverOption (an OpenOption or a ReceiverOption)
-//	OpenSender, OpenSenderOf         OpenSenderOption (an OpenOption or a SenderOption)
+//	Open, CreateTemp                                       OpenOption
+//	Queue.Receiver, Queue.MessageReceiver, Of(…).Receiver  ReceiverOption
+//	Queue.Sender, Queue.MessageSender, Of(…).Sender        SenderOption
+//	OpenReceiver, OpenReceiverOf                           OpenReceiverOption (an OpenOption or a ReceiverOption)
+//	OpenSender, OpenSenderOf                               OpenSenderOption (an OpenOption or a SenderOption)
 //
 // A nil Option is ignored. Out-of-range values and conflicting options are
 // refused at run time with an error matching ErrInvalidOption.
@@ -259,7 +259,12 @@ func Priority(p uint) SenderOption {
 // read-write; a ReadOnly receiver takes it), so that every other receiver
 // of the queue (N worker processes) ends too, and the marker stays: like a closed channel, the queue stays closed for later receivers
 // until someone takes the marker with a plain Receive (or unlinks the
-// queue). A C peer sees an empty message: end of stream.
+// queue). Putting the marker back is a send: a receiver opened ReadOnly
+// takes the marker and the other receivers never see it, so open
+// receivers that share a queue read-write (the default). Receive, All and
+// other plain receives do not know the marker: they take it like any
+// message (a JSON QueueOf reports it as a *DecodeError with no Data).
+// A C peer sees an empty message: end of stream.
 func EndOfStream() PumpOption {
 	return pumpOpt{func(c *config) error { c.endOfStream = true; return nil }}
 }

@@ -86,6 +86,9 @@ func (t *QueueOf[T]) receive(ctx context.Context, block bool) (v T, priority uin
 // All returns an iterator over the queue's values, as Queue.All: each step
 // is a Receive in the caller's goroutine; it ends after yielding one error
 // (a *DecodeError among them: the loop may go on past it with a new All).
+// It does not stop at an end-of-stream marker (see EndOfStream): it takes
+// the marker as a message, a zero-length one, which JSON fails to decode
+// and Bytes and String decode to an empty value.
 func (t *QueueOf[T]) All(ctx context.Context) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		for {
