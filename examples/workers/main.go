@@ -14,7 +14,7 @@
 //	goroutines                                   processes
 //	jobs := make(chan Job)                       tx := chanmq.Of(jobsQ, chanmq.JSON[Job]()).Sender(ctx, chanmq.EndOfStream())
 //	results := make(chan Result)                 rx := chanmq.Of(resultsQ, chanmq.JSON[Result]()).Receiver(ctx, chanmq.EndOfStream())
-//	                                             end := chanmq.Of(resultsQ, chanmq.JSON[Result]()).Sender(ctx, chanmq.EndOfStream())
+//	                                             end := resultsQ.Sender(ctx, chanmq.EndOfStream())
 //	                                             jobs, results := tx.C, rx.C
 //	wg.Go(func() { worker(ctx, jobs, results) }) wg.Go(func() { exits <- spawn(ctx, jobsQ.Name(), resultsQ.Name()) })
 //	go func() { wg.Wait(); close(results) }()    go func() { wg.Wait(); close(end.C) }()
@@ -36,8 +36,8 @@
 //     may end them, as in the goroutine version, where the parent closes
 //     results once every worker has returned. Across processes the parent
 //     does that through a second sender on the results queue, end, which
-//     sends nothing and whose close queues the marker once every worker
-//     process has exited, so behind every result.
+//     sends nothing (so it needs no codec) and whose close queues the
+//     marker once every worker process has exited, so behind every result.
 //   - The send on jobs still selects on ctx.Done(), as with goroutines: tx
 //     stops when ctx is done. A send pump can also stop on its own, on a
 //     fault such as its queue closed under it; where that can happen,
@@ -184,7 +184,7 @@ func crossProcess(ctx context.Context, workers, n int) ([]Result, error) {
 
 	tx := chanmq.Of(jobsQ, chanmq.JSON[Job]()).Sender(ctx, chanmq.EndOfStream())
 	rx := chanmq.Of(resultsQ, chanmq.JSON[Result]()).Receiver(ctx, chanmq.EndOfStream())
-	end := chanmq.Of(resultsQ, chanmq.JSON[Result]()).Sender(ctx, chanmq.EndOfStream())
+	end := resultsQ.Sender(ctx, chanmq.EndOfStream())
 	jobs, results := tx.C, rx.C
 	exits := make(chan error, workers)
 	var wg sync.WaitGroup
