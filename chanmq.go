@@ -181,6 +181,8 @@ func runReceiver[T any](ctx context.Context, q *Queue, c *config, owned bool, de
 		p.finish(opError("receiver", q.name, ErrWriteOnly))
 	case c.deadLetter == q:
 		p.finish(opError("receiver", q.name, fmt.Errorf("%w: DeadLetter is the queue being received from", ErrInvalidOption)))
+	case c.endOfStream && !q.canSend:
+		p.finish(opError("receiver", q.name, fmt.Errorf("%w: EndOfStream puts the marker back for the other receivers, which needs the queue open for sending: %w (drop ReadOnly)", ErrInvalidOption, ErrReadOnly)))
 	case !q.addPump():
 		p.finish(nil) // closed: an ordinary end
 	default:
@@ -292,9 +294,6 @@ func (p *recvPump[T]) take(ctx context.Context) (heldMessage, error) {
 // else among the held messages, for this process's next receive and for
 // Close), and leaves ch's buffer to be read: the stream ended in order.
 func (p *recvPump[T]) endOfStream(m heldMessage) error {
-	if !p.q.canSend {
-		return nil // a ReadOnly receiver cannot pass the marker on; it takes it
-	}
 	if err := p.q.TrySend(nil, m.Priority); err != nil {
 		p.q.keep([]heldMessage{m})
 	}

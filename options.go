@@ -255,15 +255,16 @@ func Priority(p uint) SenderOption {
 // queued before it is received before it. A Sender with EndOfStream
 // refuses zero-length messages (ErrEmptyMessage) so that no message can be
 // taken for the marker; JSON never encodes to zero bytes. A Receiver that
-// meets the marker puts it back before it ends (on a queue opened
-// read-write; a ReadOnly receiver takes it), so that every other receiver
-// of the queue (N worker processes) ends too, and the marker stays: like a closed channel, the queue stays closed for later receivers
-// until someone takes the marker with a plain Receive (or unlinks the
-// queue). Putting the marker back is a send: a receiver opened ReadOnly
-// takes the marker and the other receivers never see it, so open
-// receivers that share a queue read-write (the default). Receive, All and
-// other plain receives do not know the marker: they take it like any
-// message (a JSON QueueOf reports it as a *DecodeError with no Data).
+// meets the marker puts it back before it ends, so that every other
+// receiver of the queue (N worker processes) ends too, and the marker
+// stays: like a closed channel, the queue stays closed for later
+// receivers until someone takes the marker with a plain Receive (or
+// unlinks the queue). Putting the marker back is a send, so a Receiver
+// with EndOfStream on a queue opened ReadOnly is refused at start (Err
+// matches ErrInvalidOption and ErrReadOnly) instead of taking the marker
+// from the others. Receive, All and other plain receives do not know the
+// marker: they take it like any message (a JSON QueueOf reports it as a
+// *DecodeError with no Data).
 // A C peer sees an empty message: end of stream.
 func EndOfStream() PumpOption {
 	return pumpOpt{func(c *config) error { c.endOfStream = true; return nil }}

@@ -538,3 +538,21 @@ func TestTypedStressNoLossAcrossProcessesWithRandomCancels(t *testing.T) {
 		t.Fatalf("lost or duplicated values: %d duplicates, %d missing", dups, missing)
 	}
 }
+
+// A receiver with EndOfStream on a ReadOnly queue would take the marker
+// from every other receiver: it is refused at start, before taking any.
+func TestEndOfStreamOnAReadOnlyReceiverIsRefused(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t)
+	sendN(t, q, 1, "job %d")
+	rx, err := OpenReceiverOf(context.Background(), q.Name(), JSON[typedJob](), ReadOnly(), EndOfStream())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := waitClosed(t, rx.C); len(got) != 0 || !errors.Is(rx.Err(), ErrInvalidOption) || !errors.Is(rx.Err(), ErrReadOnly) {
+		t.Fatalf("delivered %v, Err %v; want nothing and ErrInvalidOption+ErrReadOnly", got, rx.Err())
+	}
+	if q.Len() != 1 {
+		t.Fatalf("the refused receiver took a message: %d left", q.Len())
+	}
+}
