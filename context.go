@@ -63,10 +63,9 @@ type waiter struct {
 	n    int
 	err  error
 
-	// Built once per Queue, so that waiting allocates no closures per call.
-	rawWait     func(func(uintptr) bool) error // RawConn.Read or Write
-	setDeadline func(time.Time) error          // SetReadDeadline or SetWriteDeadline
-	ready       func(fd uintptr) bool          // runs the syscall; false means "park me"
+	// Built once per Queue, so that waiting allocates no closure per call:
+	// runs the syscall; false means "park me".
+	ready func(fd uintptr) bool
 
 	// armMu guards armGen and every change of this direction's deadline.
 	// armGen names the current arming; a cancellation callback of an older
@@ -80,11 +79,6 @@ var errInterrupted = errors.New("interrupted: look at the held messages")
 
 func newWaiter(q *Queue, recv bool, interrupted func() bool) *waiter {
 	w := &waiter{q: q, recv: recv, interrupted: interrupted, turn: make(chan struct{}, 1)}
-	if recv {
-		w.rawWait, w.setDeadline = q.raw.Read, q.file.SetReadDeadline
-	} else {
-		w.rawWait, w.setDeadline = q.raw.Write, q.file.SetWriteDeadline
-	}
 	w.ready = func(fd uintptr) bool {
 		if w.isInterrupted() {
 			w.err = errInterrupted
@@ -94,6 +88,28 @@ func newWaiter(q *Queue, recv bool, interrupted func() bool) *waiter {
 		return w.err != errAgain
 	}
 	return w
+}
+
+// rawWait runs ready on p's RawConn until it returns true, parking on the
+// netpoller while it returns false.
+func (w *waiter) rawWait(p *poller) error {
+	if w.recv {
+		return p.raw.Read(w.ready)
+	}
+	return p.raw.Write(w.ready)
+}
+
+// setDeadline sets this direction's deadline on the Queue's file. Before
+// register made the file no caller has parked, so there is nothing to set.
+func (w *waiter) setDeadline(t time.Time) error {
+	p := w.q.poll.Load()
+	if p == nil {
+		return nil
+	}
+	if w.recv {
+		return p.file.SetReadDeadline(t)
+	}
+	return p.file.SetWriteDeadline(t)
 }
 
 func (w *waiter) isInterrupted() bool { return w.interrupted != nil && w.interrupted() }
@@ -173,7 +189,11 @@ func (w *waiter) park(ctx context.Context, buf []byte, prio uint) (n int, rprio 
 	defer func() { <-w.turn }()
 	w.buf, w.prio = buf, prio
 	defer func() { w.buf = nil }()
-	if !w.q.polled {
+	p, err := w.q.register()
+	if err != nil {
+		return 0, 0, err
+	}
+	if !p.polled {
 		return w.waitBlocking(ctx)
 	}
 	stop, err := w.arm(ctx)
@@ -182,7 +202,7 @@ func (w *waiter) park(ctx context.Context, buf []byte, prio uint) (n int, rprio 
 	}
 	defer w.disarm(stop)
 	for {
-		err := w.rawWait(w.ready)
+		err := w.rawWait(p)
 		if err == nil {
 			return w.n, w.prio, w.err
 		}
@@ -261,7 +281,9 @@ func (w *waiter) disarm(stop func() bool) {
 // wake makes this direction's parked waiter, if any, look again: for Close
 // (the descriptor stays open, pumps still need it to put messages back),
 // and when held messages arrive. A waiter that was not parked yet checks
-// interrupted before it parks, so no wake-up is missed.
+// interrupted before it parks, and arms only after register and only if
+// the Queue is not closed, so no wake-up is missed; with no poller yet no
+// one is parked.
 func (w *waiter) wake() {
 	w.armMu.Lock()
 	defer w.armMu.Unlock()

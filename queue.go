@@ -21,21 +21,29 @@ import (
 type Queue struct {
 	name    string
 	fd      int // the descriptor; used directly only while life is read-locked
-	file    *os.File
-	raw     syscall.RawConn
 	maxMsgs int // capacity, read at open
 	msgSize int // largest message, read at open
 	canRecv bool
 	canSend bool
 
-	// polled is false only in the fallback mode for a descriptor the
-	// netpoller cannot watch; tryTimeout is then a past timeout that makes
-	// the (blocking) descriptor's calls return at once.
-	polled     bool
+	// poll is nil until a caller first has to wait (register). Until then
+	// fd is not in the netpoller's epoll set, so a queue that never waits
+	// pays nothing for it: once registered, every message queued wakes a
+	// runtime thread sleeping in epoll_pwait (see register).
+	poll atomic.Pointer[poller]
+
+	// fallback makes register choose the blocking fallback wait; it is
+	// forceFallback as it was at open (tests set it).
+	fallback bool
+
+	// tryTimeout is nil, or in the fallback mode a past timeout that makes
+	// the (then blocking) descriptor's calls return at once. register
+	// writes it with life write-locked; readers hold life.
 	tryTimeout *timespec
 
 	// life is read-locked by every direct syscall on fd and write-locked by
-	// Close, so fd is never closed (and its number reused) under a syscall.
+	// Close (and by register), so fd is never closed (and its number
+	// reused) under a syscall.
 	life   sync.RWMutex
 	closed atomic.Bool
 	done   chan struct{} // closed when Close begins
@@ -46,6 +54,16 @@ type Queue struct {
 
 	bufs sync.Pool // *[]byte of msgSize, scratch space for Receive
 	held holder    // messages stopped pumps held, and the running pumps (held.go)
+}
+
+// poller is the os.File that registers a Queue's descriptor with the
+// netpoller, made by register the first time a caller must wait. Both
+// directions share it; it owns the descriptor from then on.
+type poller struct {
+	file   *os.File
+	raw    syscall.RawConn
+	polled bool  // false: the netpoller refused fd; wait with blocking calls
+	err    error // why the fallback could not be set up; every wait fails with it
 }
 
 // Attr describes a queue: its capacity, its largest message and how many
@@ -164,57 +182,83 @@ func NewQueue(f *os.File) (*Queue, error) {
 	return q, nil
 }
 
-// forceFallback makes newQueue use the blocking fallback wait; tests set it.
+// forceFallback makes register use the blocking fallback wait for queues
+// opened while it is set; tests set it.
 var forceFallback atomic.Bool
 
-// newQueue wraps an open mq descriptor. It closes fd on failure.
+// newQueue adopts an open mq descriptor. It closes fd on failure. The
+// descriptor is made nonblocking, so that the fast path never blocks and
+// so that register can later hand it to the netpoller.
 func newQueue(fd int, name string, accessMode int) (*Queue, error) {
 	attr, err := sysGetAttr(fd)
 	if err != nil {
 		_ = sysClose(fd)
 		return nil, fmt.Errorf("not a POSIX message queue descriptor: %w", explainErrno("attr", name, err, nil))
 	}
-	// Nonblocking first: os.NewFile registers a nonblocking descriptor with
-	// the netpoller, which is what lets goroutines wait without a thread.
 	if attr.flags&oNonblock == 0 {
 		if err := sysSetFlags(fd, oNonblock); err != nil {
 			_ = sysClose(fd)
 			return nil, explainErrno("attr", name, err, nil)
 		}
 	}
-	file := os.NewFile(uintptr(fd), name)
-	// SyscallConn gives the parking Read/Write; never call file.Fd(), which
-	// would make the descriptor blocking again and stop Close waking waiters.
-	raw, err := file.SyscallConn()
-	if err != nil {
-		_ = file.Close()
-		return nil, err
-	}
 	q := &Queue{
-		name:    name,
-		fd:      fd,
-		file:    file,
-		raw:     raw,
-		maxMsgs: attr.maxMsg,
-		msgSize: attr.msgSize,
-		canRecv: accessMode != oWronly,
-		canSend: accessMode != oRdonly,
-		polled:  true,
-		done:    make(chan struct{}),
-	}
-	// A descriptor the netpoller refused has no deadlines: fall back to
-	// bounded blocking calls on a blocking descriptor.
-	if errors.Is(file.SetReadDeadline(time.Time{}), os.ErrNoDeadline) || forceFallback.Load() {
-		if err := sysSetFlags(fd, 0); err != nil {
-			_ = file.Close()
-			return nil, explainErrno("attr", name, err, nil)
-		}
-		q.polled, q.tryTimeout = false, &timespec{}
+		name:     name,
+		fd:       fd,
+		maxMsgs:  attr.maxMsg,
+		msgSize:  attr.msgSize,
+		canRecv:  accessMode != oWronly,
+		canSend:  accessMode != oRdonly,
+		fallback: forceFallback.Load(),
+		done:     make(chan struct{}),
 	}
 	size := q.msgSize
 	q.bufs.New = func() any { b := make([]byte, size); return &b }
 	q.rx, q.tx = newWaiter(q, true, q.held.has), newWaiter(q, false, nil)
 	return q, nil
+}
+
+// register returns the Queue's poller, making it the first time a caller
+// must wait: os.NewFile registers the nonblocking descriptor with the
+// netpoller (epoll, edge-triggered), and the file's RawConn and deadlines
+// are how waiters park and are woken. It is lazy because registration
+// costs the fast path: the kernel signals the queue's wait queue on every
+// message queued, and each signal wakes a runtime thread that sleeps in
+// epoll_pwait (there is one whenever the process has a timer pending or a
+// goroutine parked on any file). A Queue that never waits never pays.
+//
+// It fails with ErrClosed once Close has begun, so Close, which wakes
+// waiters through the poller it finds, never misses one.
+func (q *Queue) register() (*poller, error) {
+	if p := q.poll.Load(); p != nil {
+		return p, p.err
+	}
+	q.life.Lock() // no direct syscall in flight while the mode may change
+	defer q.life.Unlock()
+	if p := q.poll.Load(); p != nil {
+		return p, p.err
+	}
+	if q.closed.Load() {
+		return nil, ErrClosed
+	}
+	// The file owns fd from here on (and would close it if dropped), so
+	// it is stored whatever happens next. Never call file.Fd(), which
+	// would make the descriptor blocking and stop Close waking waiters.
+	file := os.NewFile(uintptr(q.fd), q.name)
+	p := &poller{file: file, polled: true}
+	raw, err := file.SyscallConn()
+	p.raw = raw
+	// A descriptor the netpoller refused has no deadlines: fall back to
+	// bounded blocking calls on a blocking descriptor.
+	if err != nil || q.fallback || errors.Is(file.SetReadDeadline(time.Time{}), os.ErrNoDeadline) {
+		p.polled = false
+		if err := sysSetFlags(q.fd, 0); err != nil {
+			p.err = explainErrno("attr", q.name, err, nil)
+		} else {
+			q.tryTimeout = &timespec{}
+		}
+	}
+	q.poll.Store(p)
+	return p, p.err
 }
 
 // Name returns the queue's name, such as "/jobs".
@@ -285,9 +329,18 @@ func (q *Queue) close() error {
 	q.tx.wake()
 	q.waitPumps()
 
-	q.life.Lock() // no direct syscall is in flight from here on
+	q.life.Lock() // no direct syscall (nor register) is in flight from here on
 	defer q.life.Unlock()
-	return opError("close", q.name, errors.Join(q.putBack(), q.file.Close()))
+	err := q.putBack()
+	// The descriptor is closed exactly once: by its file if a waiter
+	// registered it, else directly.
+	var cerr error
+	if p := q.poll.Load(); p != nil {
+		cerr = p.file.Close()
+	} else if e := sysClose(q.fd); e != nil {
+		cerr = explainErrno("close", q.name, e, nil)
+	}
+	return opError("close", q.name, errors.Join(err, cerr))
 }
 
 // Unlink removes the queue called name. Processes that have it open keep

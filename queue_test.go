@@ -1307,9 +1307,10 @@ func TestBlockedReceiversDoNotHoldThreads(t *testing.T) {
 
 // --- 10. The fallback wait ---------------------------------------------------------
 
-// qtFallbackQueue opens a test queue in the blocking fallback mode. The mode
-// is chosen at Open from the global forceFallback, which is reset at once;
-// callers are serial tests, so no parallel test opens a queue meanwhile.
+// qtFallbackQueue opens a test queue in the blocking fallback mode. The
+// Queue takes the mode from the global forceFallback at Open, which is
+// reset at once (callers are serial tests, so no parallel test opens a
+// queue meanwhile), and switches to it when a caller first waits.
 func qtFallbackQueue(t *testing.T) *Queue {
 	t.Helper()
 	forceFallback.Store(true)
@@ -1317,7 +1318,7 @@ func qtFallbackQueue(t *testing.T) *Queue {
 		defer forceFallback.Store(false)
 		return newTestQueue(t)
 	}()
-	if q.polled {
+	if !q.fallback {
 		t.Fatal("forceFallback did not select the fallback wait")
 	}
 	return q
