@@ -7,7 +7,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
+	"time"
 )
 
 // lzOpenFDs counts this process's descriptors that point at the queue
@@ -153,6 +155,36 @@ func TestRegisterRacesWithCloseAndEachOther(t *testing.T) {
 		}
 		if n := lzOpenFDs(t, q.Name()); n != 0 {
 			t.Fatalf("%d descriptors open on %s after Close, want 0", n, q.Name())
+		}
+	}
+}
+
+// A Queue dropped without Close has its descriptor closed by the garbage
+// collector, registered or not (the os.File did it for every Queue when
+// all were registered at open).
+func TestDroppedQueueClosesDescriptor(t *testing.T) {
+	t.Parallel()
+	for _, registered := range []bool{false, true} {
+		// Not newTestQueue, whose cleanup keeps the Queue reachable.
+		q, err := CreateTemp(testPrefix, MaxMessages(4), MessageSize(128))
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := q.Name()
+		t.Cleanup(func() { _ = Unlink(name) })
+		if registered {
+			if _, err := q.register(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		q = nil
+		deadline := time.Now().Add(qtPatience)
+		for lzOpenFDs(t, name) != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("registered=%v: the descriptor of a dropped Queue still open after %v", registered, qtPatience)
+			}
+			runtime.GC()
+			time.Sleep(time.Millisecond)
 		}
 	}
 }

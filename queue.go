@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,9 +29,15 @@ type Queue struct {
 
 	// poll is nil until a caller first has to wait (register). Until then
 	// fd is not in the netpoller's epoll set, so a queue that never waits
-	// pays nothing for it: once registered, every message queued wakes a
-	// runtime thread sleeping in epoll_pwait (see register).
+	// pays nothing for it: once registered, every message queued can wake
+	// a runtime thread sleeping in epoll_pwait (see register).
 	poll atomic.Pointer[poller]
+
+	// owned is set once fd is no longer this Queue's to close on garbage
+	// collection: the poller's file owns it, or Close closed it. A Queue
+	// dropped unclosed before that has its fd closed by a cleanup, as the
+	// file would close it after.
+	owned *atomic.Bool
 
 	// fallback makes register choose the blocking fallback wait; it is
 	// forceFallback as it was at open (tests set it).
@@ -210,7 +217,13 @@ func newQueue(fd int, name string, accessMode int) (*Queue, error) {
 		canSend:  accessMode != oRdonly,
 		fallback: forceFallback.Load(),
 		done:     make(chan struct{}),
+		owned:    new(atomic.Bool),
 	}
+	runtime.AddCleanup(q, func(owned *atomic.Bool) {
+		if !owned.Load() {
+			_ = sysClose(fd)
+		}
+	}, q.owned)
 	size := q.msgSize
 	q.bufs.New = func() any { b := make([]byte, size); return &b }
 	q.rx, q.tx = newWaiter(q, true, q.held.has), newWaiter(q, false, nil)
@@ -258,6 +271,7 @@ func (q *Queue) register() (*poller, error) {
 		}
 	}
 	q.poll.Store(p)
+	q.owned.Store(true)
 	return p, p.err
 }
 
@@ -337,8 +351,11 @@ func (q *Queue) close() error {
 	var cerr error
 	if p := q.poll.Load(); p != nil {
 		cerr = p.file.Close()
-	} else if e := sysClose(q.fd); e != nil {
-		cerr = explainErrno("close", q.name, e, nil)
+	} else {
+		q.owned.Store(true)
+		if e := sysClose(q.fd); e != nil {
+			cerr = explainErrno("close", q.name, e, nil)
+		}
 	}
 	return opError("close", q.name, errors.Join(err, cerr))
 }
