@@ -72,7 +72,7 @@ func TestInteropWithC(t *testing.T) {
 	})
 	t.Run("c-creates-go-reads-attributes", func(t *testing.T) {
 		t.Parallel()
-		name := qtUniqueName(t)
+		name := uniqueName(t)
 		run(t, "create", name, "3", "77")
 		q, err := Open(name)
 		if err != nil {

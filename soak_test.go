@@ -417,14 +417,8 @@ func TestSoakProcessesConserveMessages(t *testing.T) {
 	leftLog := &soakLog{files: []*os.File{left}}
 	leftLog.w[soakReceived] = bufio.NewWriter(left)
 	queued := 0
-	for {
-		b, _, err := q.TryReceive()
-		if errors.Is(err, ErrEmpty) {
-			break
-		} else if err != nil {
-			t.Fatal(err)
-		}
-		id, err := decodeCheckedMsg(b)
+	for _, m := range drainQueue(t, q) {
+		id, err := decodeCheckedMsg(m.Data)
 		if err != nil {
 			t.Error(err)
 			continue

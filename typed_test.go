@@ -18,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
 // Typed channels: values of T through a Codec, the same engine as []byte.
@@ -35,7 +37,7 @@ func init() {
 func TestTypedSenderToReceiverEndsRangeOnClose(t *testing.T) {
 	t.Parallel()
 	name := newTestQueue(t).Name()
-	ctx, cancel := context.WithTimeout(context.Background(), qtPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience)
 	defer cancel()
 	tx, err := OpenSenderOf(ctx, name, JSON[typedJob](), EndOfStream(), Buffer(2))
 	if err != nil {
@@ -105,7 +107,7 @@ func TestTypedEndOfStreamEndsEveryWorkerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
-	timeout := time.After(2 * qtPatience)
+	timeout := time.After(2 * testutil.Patience)
 	for range workers {
 		select {
 		case r := <-results:
@@ -136,7 +138,7 @@ func TestTypedEndOfStreamEndsEveryWorkerProcess(t *testing.T) {
 
 // typedWorkerChild ranges over jobs until end of stream and prints them.
 func typedWorkerChild() int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*qtPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testutil.Patience)
 	defer cancel()
 	rx, err := OpenReceiverOf(ctx, os.Getenv("TYPED_QUEUE"), JSON[typedJob](), EndOfStream())
 	if err != nil {
@@ -245,7 +247,7 @@ func TestTypedValuesNotTakenGoBackAsOriginalBytes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rx := Of(q, JSON[typedJob]()).Receiver(ctx, Buffer(2))
-	waitFor(t, "the pump to take all three", func() bool { return q.Len() == 0 && len(rx.C) == 2 })
+	testutil.WaitFor(t, "the pump to take all three", func() bool { return q.Len() == 0 && len(rx.C) == 2 })
 	cancel()
 	if err := rx.Wait(); err != nil {
 		t.Fatal(err)
