@@ -56,47 +56,50 @@ func blockingOps() []blockingOp {
 	}
 }
 
-func TestCancelBeforeCallReturnsCtxErr(t *testing.T) {
-	t.Parallel()
+// forEachBlockingOp runs test as a parallel subtest for each blocking
+// operation, on a new queue prepared so that the operation blocks, and
+// then checks that nothing was lost or added.
+func forEachBlockingOp(t *testing.T, test func(t *testing.T, op blockingOp, q *Queue)) {
 	for _, op := range blockingOps() {
 		t.Run(op.name, func(t *testing.T) {
 			t.Parallel()
 			q := newTestQueue(t)
 			op.prepare(t, q)
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			r := await(t, op.start(ctx, q), op.name)
-			if !errors.Is(r.err, context.Canceled) || !errors.Is(r.err, ctx.Err()) {
-				t.Fatalf("%s with a cancelled ctx = %v, want context.Canceled", op.name, r.err)
-			}
-			var e *Error
-			if !errors.As(r.err, &e) || e.Name != q.Name() {
-				t.Fatalf("%s error %#v is not an *Error naming the queue", op.name, r.err)
-			}
+			test(t, op, q)
 			op.check(t, q)
 		})
 	}
 }
 
+func TestCancelBeforeCallReturnsCtxErr(t *testing.T) {
+	t.Parallel()
+	forEachBlockingOp(t, func(t *testing.T, op blockingOp, q *Queue) {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		r := await(t, op.start(ctx, q), op.name)
+		if !errors.Is(r.err, context.Canceled) || !errors.Is(r.err, ctx.Err()) {
+			t.Fatalf("%s with a cancelled ctx = %v, want context.Canceled", op.name, r.err)
+		}
+		var e *Error
+		if !errors.As(r.err, &e) || e.Name != q.Name() {
+			t.Fatalf("%s error %#v is not an *Error naming the queue", op.name, r.err)
+		}
+	})
+}
+
 func TestCancelDuringWaitReturnsCtxErr(t *testing.T) {
 	t.Parallel()
-	for _, op := range blockingOps() {
-		t.Run(op.name, func(t *testing.T) {
-			t.Parallel()
-			q := newTestQueue(t)
-			op.prepare(t, q)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			ch := op.start(ctx, q)
-			waitParked(t, 1)
-			cancel()
-			r := await(t, ch, op.name)
-			if !errors.Is(r.err, context.Canceled) || !errors.Is(r.err, ctx.Err()) {
-				t.Fatalf("%s cancelled while blocked = %v, want context.Canceled", op.name, r.err)
-			}
-			op.check(t, q)
-		})
-	}
+	forEachBlockingOp(t, func(t *testing.T, op blockingOp, q *Queue) {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		ch := op.start(ctx, q)
+		waitParked(t, 1)
+		cancel()
+		r := await(t, ch, op.name)
+		if !errors.Is(r.err, context.Canceled) || !errors.Is(r.err, ctx.Err()) {
+			t.Fatalf("%s cancelled while blocked = %v, want context.Canceled", op.name, r.err)
+		}
+	})
 }
 
 func TestDeadlineExceededAfterTimeout(t *testing.T) {
@@ -104,171 +107,165 @@ func TestDeadlineExceededAfterTimeout(t *testing.T) {
 	// 150ms: long enough that returning early would be visible, short
 	// enough to keep the test quick; there is no upper bound but testutil.Patience.
 	const timeout = 150 * time.Millisecond
-	for _, op := range blockingOps() {
-		t.Run(op.name, func(t *testing.T) {
-			t.Parallel()
-			q := newTestQueue(t)
-			op.prepare(t, q)
-			start := time.Now()
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			defer cancel()
-			r := await(t, op.start(ctx, q), op.name)
-			elapsed := time.Since(start)
-			if !errors.Is(r.err, context.DeadlineExceeded) || !errors.Is(r.err, ctx.Err()) {
-				t.Fatalf("%s past its deadline = %v, want context.DeadlineExceeded", op.name, r.err)
-			}
-			if elapsed < timeout {
-				t.Fatalf("%s gave up after %v, before its %v timeout", op.name, elapsed, timeout)
-			}
-			var e *Error
-			if !errors.As(r.err, &e) || !e.Timeout() {
-				t.Fatalf("%s error %v: Timeout() should be true", op.name, r.err)
-			}
-			op.check(t, q)
-		})
-	}
+	forEachBlockingOp(t, func(t *testing.T, op blockingOp, q *Queue) {
+		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		r := await(t, op.start(ctx, q), op.name)
+		elapsed := time.Since(start)
+		if !errors.Is(r.err, context.DeadlineExceeded) || !errors.Is(r.err, ctx.Err()) {
+			t.Fatalf("%s past its deadline = %v, want context.DeadlineExceeded", op.name, r.err)
+		}
+		if elapsed < timeout {
+			t.Fatalf("%s gave up after %v, before its %v timeout", op.name, elapsed, timeout)
+		}
+		var e *Error
+		if !errors.As(r.err, &e) || !e.Timeout() {
+			t.Fatalf("%s error %v: Timeout() should be true", op.name, r.err)
+		}
+	})
 }
 
 func TestCancelCauseIsReachableWithErrorsIs(t *testing.T) {
 	t.Parallel()
-	for _, op := range blockingOps() {
-		t.Run(op.name, func(t *testing.T) {
-			t.Parallel()
-			q := newTestQueue(t)
-			op.prepare(t, q)
-			cause := errors.New("shutting down for maintenance")
-			ctx, cancel := context.WithCancelCause(context.Background())
-			defer cancel(nil)
-			ch := op.start(ctx, q)
-			waitParked(t, 1)
-			cancel(cause)
-			r := await(t, ch, op.name)
-			if !errors.Is(r.err, cause) || !errors.Is(r.err, context.Canceled) {
-				t.Fatalf("%s = %v, want both the cause and context.Canceled", op.name, r.err)
-			}
-			if !strings.Contains(r.err.Error(), cause.Error()) {
-				t.Fatalf("error text %q does not give the cause", r.err)
-			}
-			op.check(t, q)
-		})
-	}
+	forEachBlockingOp(t, func(t *testing.T, op blockingOp, q *Queue) {
+		cause := errors.New("shutting down for maintenance")
+		ctx, cancel := context.WithCancelCause(context.Background())
+		defer cancel(nil)
+		ch := op.start(ctx, q)
+		waitParked(t, 1)
+		cancel(cause)
+		r := await(t, ch, op.name)
+		if !errors.Is(r.err, cause) || !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("%s = %v, want both the cause and context.Canceled", op.name, r.err)
+		}
+		if !strings.Contains(r.err.Error(), cause.Error()) {
+			t.Fatalf("error text %q does not give the cause", r.err)
+		}
+	})
 }
 
 // --- Isolation of callers -----------------------------------------------------
+
+// startThreeParked starts three calls, each with a context of its own
+// (cancelled when t ends) and each seen parked before the next starts: call
+// 0 holds the turn, parked on the netpoller, and calls 1 and 2 wait for it.
+func startThreeParked(t *testing.T, start func(ctx context.Context, i int) <-chan callResult) (chans [3]<-chan callResult, cancels [3]context.CancelFunc) {
+	t.Helper()
+	for i := range 3 {
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		cancels[i] = cancel
+		chans[i] = start(ctx, i)
+		waitParked(t, i+1)
+	}
+	return chans, cancels
+}
+
+// othersStillParked fails t unless the two calls other than victim are
+// parked and have not returned.
+func othersStillParked(t *testing.T, chans [3]<-chan callResult, victim int, op string) {
+	t.Helper()
+	waitParked(t, 2)
+	for i := range 3 {
+		if i != victim {
+			stillBlocked(t, chans[i], fmt.Sprintf("%s %d", op, i))
+		}
+	}
+}
+
+// forEachVictim runs test as a parallel subtest, on a new queue, for each
+// of three waiting calls that the test cancels (the victim).
+func forEachVictim(t *testing.T, name string, test func(t *testing.T, victim int, q *Queue)) {
+	for victim := range 3 {
+		t.Run(fmt.Sprintf("%s-%d", name, victim), func(t *testing.T) {
+			t.Parallel()
+			test(t, victim, newTestQueue(t))
+		})
+	}
+}
 
 func TestCancelOneReceiverLeavesOthersWaiting(t *testing.T) {
 	t.Parallel()
 	// victim 0 is the turn holder, parked on the netpoller (it started
 	// first and was seen parked before the others started); victim 1 and 2
 	// wait for the turn.
-	for victim := range 3 {
-		t.Run(fmt.Sprintf("cancel-receiver-%d", victim), func(t *testing.T) {
-			t.Parallel()
-			q := newTestQueue(t)
-			var chans [3]<-chan callResult
-			var cancels [3]context.CancelFunc
-			for i := range 3 {
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				cancels[i] = cancel
-				chans[i] = goReceive(ctx, q)
-				waitParked(t, i+1)
+	forEachVictim(t, "cancel-receiver", func(t *testing.T, victim int, q *Queue) {
+		chans, cancels := startThreeParked(t, func(ctx context.Context, _ int) <-chan callResult { return goReceive(ctx, q) })
+		cancels[victim]()
+		r := await(t, chans[victim], "the cancelled Receive")
+		if !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("cancelled Receive = %q %v, want context.Canceled", r.msg, r.err)
+		}
+		// The others are still parked: cancelling one ended no other wait.
+		othersStillParked(t, chans, victim, "Receive")
+		// And they still receive what is sent afterwards.
+		want := map[string]bool{"after-1": true, "after-2": true}
+		for m := range want {
+			if err := q.TrySend([]byte(m), 0); err != nil {
+				t.Fatal(err)
 			}
-			cancels[victim]()
-			r := await(t, chans[victim], "the cancelled Receive")
-			if !errors.Is(r.err, context.Canceled) {
-				t.Fatalf("cancelled Receive = %q %v, want context.Canceled", r.msg, r.err)
+		}
+		for i := range 3 {
+			if i == victim {
+				continue
 			}
-			// The others are still parked: cancelling one ended no other wait.
-			waitParked(t, 2)
-			for i := range 3 {
-				if i != victim {
-					stillBlocked(t, chans[i], fmt.Sprintf("Receive %d", i))
-				}
+			r := await(t, chans[i], fmt.Sprintf("Receive %d", i))
+			if r.err != nil || !want[string(r.msg)] {
+				t.Fatalf("Receive %d = %q %v, want one of the messages sent after the cancel", i, r.msg, r.err)
 			}
-			// And they still receive what is sent afterwards.
-			want := map[string]bool{"after-1": true, "after-2": true}
-			for m := range want {
-				if err := q.TrySend([]byte(m), 0); err != nil {
-					t.Fatal(err)
-				}
-			}
-			for i := range 3 {
-				if i == victim {
-					continue
-				}
-				r := await(t, chans[i], fmt.Sprintf("Receive %d", i))
-				if r.err != nil || !want[string(r.msg)] {
-					t.Fatalf("Receive %d = %q %v, want one of the messages sent after the cancel", i, r.msg, r.err)
-				}
-				delete(want, string(r.msg))
-			}
-		})
-	}
+			delete(want, string(r.msg))
+		}
+	})
 }
 
 func TestCancelOneSenderLeavesOthersWaiting(t *testing.T) {
 	t.Parallel()
-	for victim := range 3 {
-		t.Run(fmt.Sprintf("cancel-sender-%d", victim), func(t *testing.T) {
-			t.Parallel()
-			q := newTestQueue(t)
-			fill := fillQueue(t, q)
-			var chans [3]<-chan callResult
-			var cancels [3]context.CancelFunc
-			for i := range 3 {
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				cancels[i] = cancel
-				chans[i] = goSend(ctx, q, []byte(fmt.Sprintf("sender-%d", i)), 0)
-				waitParked(t, i+1)
-			}
-			cancels[victim]()
-			if r := await(t, chans[victim], "the cancelled Send"); !errors.Is(r.err, context.Canceled) {
-				t.Fatalf("cancelled Send = %v, want context.Canceled", r.err)
-			}
-			waitParked(t, 2)
-			for i := range 3 {
-				if i != victim {
-					stillBlocked(t, chans[i], fmt.Sprintf("Send %d", i))
-				}
-			}
-			// Make room for the two survivors, one message at a time.
-			var got []string
-			for range 2 {
-				m, _, err := q.Receive(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, string(m))
-			}
-			for i := range 3 {
-				if i == victim {
-					continue
-				}
-				if r := await(t, chans[i], fmt.Sprintf("Send %d", i)); r.err != nil {
-					t.Fatalf("Send %d = %v, want nil once there was room", i, r.err)
-				}
-			}
-			for _, m := range drainQueue(t, q) {
-				got = append(got, string(m.Data))
-			}
-			var want []string
-			for _, m := range fill {
-				want = append(want, string(m))
-			}
-			for i := range 3 {
-				if i != victim {
-					want = append(want, fmt.Sprintf("sender-%d", i))
-				}
-			}
-			slices.Sort(got)
-			slices.Sort(want)
-			if !slices.Equal(got, want) {
-				t.Fatalf("queue held %q, want %q", got, want)
-			}
+	forEachVictim(t, "cancel-sender", func(t *testing.T, victim int, q *Queue) {
+		fill := fillQueue(t, q)
+		chans, cancels := startThreeParked(t, func(ctx context.Context, i int) <-chan callResult {
+			return goSend(ctx, q, []byte(fmt.Sprintf("sender-%d", i)), 0)
 		})
-	}
+		cancels[victim]()
+		if r := await(t, chans[victim], "the cancelled Send"); !errors.Is(r.err, context.Canceled) {
+			t.Fatalf("cancelled Send = %v, want context.Canceled", r.err)
+		}
+		othersStillParked(t, chans, victim, "Send")
+		// Make room for the two survivors, one message at a time.
+		var got []string
+		for range 2 {
+			m, _, err := q.Receive(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, string(m))
+		}
+		for i := range 3 {
+			if i == victim {
+				continue
+			}
+			if r := await(t, chans[i], fmt.Sprintf("Send %d", i)); r.err != nil {
+				t.Fatalf("Send %d = %v, want nil once there was room", i, r.err)
+			}
+		}
+		for _, m := range drainQueue(t, q) {
+			got = append(got, string(m.Data))
+		}
+		var want []string
+		for _, m := range fill {
+			want = append(want, string(m))
+		}
+		for i := range 3 {
+			if i != victim {
+				want = append(want, fmt.Sprintf("sender-%d", i))
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Fatalf("queue held %q, want %q", got, want)
+		}
+	})
 }
 
 func TestDeadlineOfOneReceiverDoesNotCutAnothersWait(t *testing.T) {

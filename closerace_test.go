@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanmq/chanmq/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -225,12 +226,8 @@ func TestCloseRacesSendReceivePumpsAndClose(t *testing.T) {
 				}
 			})
 		}
-		done := make(chan struct{})
-		go func() { wg.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			panic(fmt.Sprintf("round %d: goroutines still running 30 s after Close", round))
+		if !testutil.Returns(wg.Wait) {
+			panic(fmt.Sprintf("round %d: goroutines still running %v after Close", round, testutil.Patience))
 		}
 		cancel()
 		if err := q.Close(); err != nil {

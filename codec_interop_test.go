@@ -136,14 +136,7 @@ func TestJSONInteropWithPython(t *testing.T) {
 func TestJSONInteropWithC(t *testing.T) {
 	t.Parallel()
 	peer := buildCPeer(t)
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, err := exec.Command(peer, args...).Output()
-		if err != nil {
-			t.Fatalf("mqpeer %s: %v", strings.Join(args, " "), err)
-		}
-		return string(out)
-	}
+	run := func(t *testing.T, args ...string) string { return runCPeer(t, peer, args...) }
 	job := sampleInteropJob()
 	codec := JSON[interopJob]()
 
@@ -180,22 +173,4 @@ func TestJSONInteropWithC(t *testing.T) {
 			t.Fatalf("Decode of C's message = %+v, %v;\nwant %+v", got, err, want)
 		}
 	})
-}
-
-// buildCPeer compiles testdata/mqpeer.c into t's temporary directory and
-// returns its path. It skips t when this run cannot start processes or has
-// no C compiler. (TestInteropWithC builds the same peer inline.)
-func buildCPeer(t testing.TB) string {
-	t.Helper()
-	skipWithoutSubprocesses(t)
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("no C compiler (cc) on PATH: cannot build the C peer")
-	}
-	peer := filepath.Join(t.TempDir(), "mqpeer")
-	build := exec.Command(cc, "-O2", "-Wall", "-o", peer, filepath.Join("testdata", "mqpeer.c"), "-lrt")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the C peer: %v\n%s", err, out)
-	}
-	return peer
 }

@@ -94,13 +94,9 @@ func TestConcurrentSendReceiveDeliversEachMessageOnce(t *testing.T) {
 	for err := range sendErrs {
 		t.Errorf("send: %v", err)
 	}
-	done := make(chan struct{})
-	go func() { recvWG.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(testutil.Patience):
+	if !testutil.Returns(recvWG.Wait) {
 		cancel()
-		<-done
+		recvWG.Wait()
 		t.Fatalf("receivers got %d of %d messages within %v", total, senders*perSender, testutil.Patience)
 	}
 	close(recvErrs)
@@ -295,11 +291,7 @@ func TestBlockedReceiversDoNotHoldThreads(t *testing.T) {
 			t.Errorf("Close: %v", err)
 		}
 	}
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(testutil.Patience):
+	if !testutil.Returns(wg.Wait) {
 		t.Fatalf("receivers still running %v after Close", testutil.Patience)
 	}
 	close(results)

@@ -124,3 +124,16 @@ func StartPiped(t testing.TB, cmd *exec.Cmd) (*bufio.Reader, *bytes.Buffer) {
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return bufio.NewReader(stdout), &stderr
 }
+
+// Returns reports whether fn (such as a sync.WaitGroup's Wait) returns
+// within Patience. If it does not, it goes on in a goroutine of its own.
+func Returns(fn func()) bool {
+	done := make(chan struct{})
+	go func() { fn(); close(done) }()
+	select {
+	case <-done:
+		return true
+	case <-time.After(Patience):
+		return false
+	}
+}
