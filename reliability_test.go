@@ -404,6 +404,21 @@ func TestHolderKeepsTakeOrder(t *testing.T) {
 	}
 }
 
+// readAfter reads rx.C to its end, passing each value to take, in a
+// goroutine (counted in reader) that starts once gate is closed. It returns
+// rx.Done and a count of the values in C's buffer.
+func readAfter[T any](rx *ReceiverOf[T], gate <-chan struct{}, reader *sync.WaitGroup, take func(T)) (stopped <-chan struct{}, buffered func() int) {
+	reader.Add(1)
+	go func() {
+		defer reader.Done()
+		<-gate
+		for v := range rx.C {
+			take(v)
+		}
+	}()
+	return rx.Done(), func() int { return len(rx.C) }
+}
+
 // A pump that stops while its reader is still receiving from C keeps each
 // message it drains back exactly once: the reader and the drain both take
 // from C's head, so what the pump drains is not simply the last values it
@@ -434,33 +449,20 @@ func TestStopWhileAReaderIsStillReceivingKeepsEachMessageOnce(t *testing.T) {
 				gate := make(chan struct{})
 				var got []string
 				var reader sync.WaitGroup
-				reader.Add(1)
 				var stopped <-chan struct{}
 				var buffered func() int
 				if kind == "bytes" {
-					rx := q.Receiver(ctx, Buffer(6))
-					stopped, buffered = rx.Done(), func() int { return len(rx.C) }
-					go func() {
-						defer reader.Done()
-						<-gate
-						for m := range rx.C {
-							j, err := jobs.codec.Decode(m)
-							if err != nil {
-								t.Error(err)
-							}
-							got = append(got, j.Path)
+					stopped, buffered = readAfter(q.Receiver(ctx, Buffer(6)), gate, &reader, func(m []byte) {
+						j, err := jobs.codec.Decode(m)
+						if err != nil {
+							t.Error(err)
 						}
-					}()
+						got = append(got, j.Path)
+					})
 				} else {
-					rx := jobs.Receiver(ctx, Buffer(6))
-					stopped, buffered = rx.Done(), func() int { return len(rx.C) }
-					go func() {
-						defer reader.Done()
-						<-gate
-						for j := range rx.C {
-							got = append(got, j.Path)
-						}
-					}()
+					stopped, buffered = readAfter(jobs.Receiver(ctx, Buffer(6)), gate, &reader, func(j typedJob) {
+						got = append(got, j.Path)
+					})
 				}
 				// The pump fills C and holds one more; then the reader
 				// starts taking from C just as the pump is told to stop.
