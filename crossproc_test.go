@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -41,16 +40,11 @@ func init() {
 // cpPriorities are the priorities the cross-process messages cycle through.
 var cpPriorities = []uint{0, 1, 7, 1000, MaxPriority}
 
-// cpMessage returns message i of a cross-process stream: its sequence
-// number, then bytes of every value, 8 to 107 bytes in all (the test queue
-// takes 128), and its priority.
+// cpMessage returns message i of a cross-process stream, a checked
+// message (see encodeCheckedMsg) of 12 to 111 bytes (the test queue takes
+// 128), and its priority.
 func cpMessage(i int) ([]byte, uint) {
-	m := make([]byte, 8+(i*37)%100)
-	binary.BigEndian.PutUint64(m, uint64(i))
-	for j := 8; j < len(m); j++ {
-		m[j] = byte(i*31 + j*7)
-	}
-	return m, cpPriorities[i%len(cpPriorities)]
+	return encodeCheckedMsg(uint64(i), checkedMsgHeader+(i*37)%100), cpPriorities[i%len(cpPriorities)]
 }
 
 // cpLedger checks a received stream of cpMessages: every message intact,
@@ -67,10 +61,11 @@ func newCPLedger(n int) *cpLedger {
 }
 
 func (l *cpLedger) add(msg []byte, prio uint) error {
-	if len(msg) < 8 {
-		return fmt.Errorf("message of %d bytes has no sequence number", len(msg))
+	id, err := decodeCheckedMsg(msg)
+	if err != nil {
+		return err
 	}
-	seq := int(binary.BigEndian.Uint64(msg))
+	seq := int(id)
 	if seq < 0 || seq >= l.n {
 		return fmt.Errorf("sequence number %d out of range", seq)
 	}

@@ -77,15 +77,8 @@ func TestSenderKilledMidStreamLosesNoAcknowledgedMessage(t *testing.T) {
 		}
 	}()
 
-	cmd, _, stderr := childCommand(t, "fault-stream-sender", "CHANMQ_T_NAME="+q.Name())
-	cmd.Stdout = nil
-	acks, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, _, _ := childCommand(t, "fault-stream-sender", "CHANMQ_T_NAME="+q.Name())
+	acks, stderr := testutil.StartPiped(t, cmd)
 	killAt := 100 + rand.IntN(300)
 	lastAck, nAcks := int64(-1), 0
 	sc := bufio.NewScanner(acks)
@@ -102,7 +95,7 @@ func TestSenderKilledMidStreamLosesNoAcknowledgedMessage(t *testing.T) {
 			_ = cmd.Process.Signal(syscall.SIGKILL)
 		}
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
 		t.Fatalf("child was not killed mid-stream: %v (acks %d)\nstderr:\n%s", err, nAcks, stderr)
@@ -200,15 +193,8 @@ func TestReceiverKilledLeavesUntakenMessagesQueued(t *testing.T) {
 	slices.SortStableFunc(want, func(a, b sent) int { return int(b.prio) - int(a.prio) })
 	const take = 4
 
-	cmd, _, stderr := childCommand(t, "fault-taker", "CHANMQ_T_NAME="+q.Name(), "CHANMQ_T_EMPTY="+empty.Name(), "CHANMQ_T_TAKE="+strconv.Itoa(take))
-	cmd.Stdout = nil
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, _, _ := childCommand(t, "fault-taker", "CHANMQ_T_NAME="+q.Name(), "CHANMQ_T_EMPTY="+empty.Name(), "CHANMQ_T_TAKE="+strconv.Itoa(take))
+	out, stderr := testutil.StartPiped(t, cmd)
 	var took []sent
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {

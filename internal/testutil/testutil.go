@@ -107,11 +107,13 @@ func BuildCommands(pkgs ...string) (dir string, remove func()) {
 	return dir, func() { os.RemoveAll(dir) }
 }
 
-// StartPiped starts cmd with a pipe from its standard output, and kills
-// and reaps it when t ends. It returns a reader of the standard output and
-// the buffer that collects its standard error.
+// StartPiped starts cmd with a pipe from its standard output (replacing
+// any Stdout and Stderr it had), and kills and reaps it when t ends. It
+// returns a reader of the standard output and the buffer that collects its
+// standard error.
 func StartPiped(t testing.TB, cmd *exec.Cmd) (*bufio.Reader, *bytes.Buffer) {
 	t.Helper()
+	cmd.Stdout = nil
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
