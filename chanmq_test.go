@@ -58,13 +58,21 @@ func TestReceiverEndsWithNilErrOnClose(t *testing.T) {
 	}
 }
 
+// cancelReceiverHoldingAll is receiverHoldingAll with a Receiver that is
+// cancelled once it holds every message. It returns the messages sent and
+// those C still delivered (whatever the pump did not move back).
+func cancelReceiverHoldingAll(t *testing.T, q *Queue, n int, format string) (sent, delivered [][]byte) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sent, rx := receiverHoldingAll(t, ctx, q, n, format)
+	cancel()
+	return sent, waitClosed(t, rx.C)
+}
+
 func TestReceiverCancelKeepsTakenMessagesForNextReceive(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	sent, rx := receiverHoldingAll(t, ctx, q, 4, "kept %d")
-	cancel()
-	delivered := waitClosed(t, rx.C) // whatever the pump did not move back
+	sent, delivered := cancelReceiverHoldingAll(t, q, 4, "kept %d")
 	checkSameMessages(t, append(delivered, tryReceiveN(t, q, len(sent)-len(delivered))...), sent)
 	if _, _, err := q.TryReceive(); !errors.Is(err, ErrEmpty) {
 		t.Errorf("after all messages, TryReceive err = %v, want ErrEmpty", err)
@@ -74,10 +82,7 @@ func TestReceiverCancelKeepsTakenMessagesForNextReceive(t *testing.T) {
 func TestReceiverMessagesAreKeptForANewReceiver(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	sent, rx := receiverHoldingAll(t, ctx, q, 3, "handover %d")
-	cancel()
-	delivered := waitClosed(t, rx.C)
+	sent, delivered := cancelReceiverHoldingAll(t, q, 3, "handover %d")
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	rx2 := q.Receiver(ctx2)
