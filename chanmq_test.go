@@ -9,113 +9,12 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
 // Tests of the channel adapter: pumps, iterators, and the rule that a
 // message taken out of the kernel is never lost.
-
-// recvAll reads n messages from c or fails after a generous timeout (the
-// machine is shared and noisy; the bound only catches a hang).
-func recvAll[T any](t *testing.T, c <-chan T, n int) []T {
-	t.Helper()
-	var got []T
-	timeout := time.After(10 * time.Second)
-	for len(got) < n {
-		select {
-		case v, ok := <-c:
-			if !ok {
-				t.Fatalf("channel closed after %d of %d messages", len(got), n)
-			}
-			got = append(got, v)
-		case <-timeout:
-			t.Fatalf("got %d of %d messages before the timeout", len(got), n)
-		}
-	}
-	return got
-}
-
-// waitClosed waits until c is closed, returning whatever it still delivered.
-func waitClosed[T any](t *testing.T, c <-chan T) []T {
-	t.Helper()
-	var rest []T
-	timeout := time.After(10 * time.Second)
-	for {
-		select {
-		case v, ok := <-c:
-			if !ok {
-				return rest
-			}
-			rest = append(rest, v)
-		case <-timeout:
-			t.Fatal("channel not closed within 10s")
-		}
-	}
-}
-
-// waitFor polls cond, yielding the processor, until it holds or 10s pass.
-// It is for states another goroutine reaches with no event to wait on
-// (such as "the pump has filled its buffer").
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
-func sendN(t *testing.T, q *Queue, n int, format string) [][]byte {
-	t.Helper()
-	var sent [][]byte
-	for i := range n {
-		m := []byte(fmt.Sprintf(format, i))
-		if err := q.Send(context.Background(), m, 0); err != nil {
-			t.Fatalf("Send %d: %v", i, err)
-		}
-		sent = append(sent, m)
-	}
-	return sent
-}
-
-// receiverHoldingAll sends n messages and starts a Receiver with room for
-// n-1 in C's buffer, then waits until the pump has taken every message
-// from the kernel: n-1 in the buffer, one in its hand.
-func receiverHoldingAll(t *testing.T, ctx context.Context, q *Queue, n int, format string) ([][]byte, *Receiver) {
-	t.Helper()
-	sent := sendN(t, q, n, format)
-	rx := q.Receiver(ctx, Buffer(n-1))
-	waitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == n-1 })
-	return sent, rx
-}
-
-// tryReceiveN takes n messages from q without waiting, failing t if any is missing.
-func tryReceiveN(t *testing.T, q *Queue, n int) [][]byte {
-	t.Helper()
-	var got [][]byte
-	for range n {
-		m, _, err := q.TryReceive()
-		if err != nil {
-			t.Fatalf("TryReceive after %d of %d: %v", len(got), n, err)
-		}
-		got = append(got, m)
-	}
-	return got
-}
-
-// checkSameMessages fails t unless got equals want, in order.
-func checkSameMessages(t *testing.T, got, want [][]byte) {
-	t.Helper()
-	if len(got) != len(want) {
-		t.Fatalf("got %d messages %q, want %d", len(got), got, len(want))
-	}
-	for i := range want {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Errorf("message %d = %q, want %q", i, got[i], want[i])
-		}
-	}
-}
 
 func TestReceiverRangeDeliversInOrderAndEndsOnCancel(t *testing.T) {
 	t.Parallel()
@@ -159,13 +58,21 @@ func TestReceiverEndsWithNilErrOnClose(t *testing.T) {
 	}
 }
 
+// cancelReceiverHoldingAll is receiverHoldingAll with a Receiver that is
+// cancelled once it holds every message. It returns the messages sent and
+// those C still delivered (whatever the pump did not move back).
+func cancelReceiverHoldingAll(t *testing.T, q *Queue, n int, format string) (sent, delivered [][]byte) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	sent, rx := receiverHoldingAll(t, ctx, q, n, format)
+	cancel()
+	return sent, waitClosed(t, rx.C)
+}
+
 func TestReceiverCancelKeepsTakenMessagesForNextReceive(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	sent, rx := receiverHoldingAll(t, ctx, q, 4, "kept %d")
-	cancel()
-	delivered := waitClosed(t, rx.C) // whatever the pump did not move back
+	sent, delivered := cancelReceiverHoldingAll(t, q, 4, "kept %d")
 	checkSameMessages(t, append(delivered, tryReceiveN(t, q, len(sent)-len(delivered))...), sent)
 	if _, _, err := q.TryReceive(); !errors.Is(err, ErrEmpty) {
 		t.Errorf("after all messages, TryReceive err = %v, want ErrEmpty", err)
@@ -175,10 +82,7 @@ func TestReceiverCancelKeepsTakenMessagesForNextReceive(t *testing.T) {
 func TestReceiverMessagesAreKeptForANewReceiver(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	sent, rx := receiverHoldingAll(t, ctx, q, 3, "handover %d")
-	cancel()
-	delivered := waitClosed(t, rx.C)
+	sent, delivered := cancelReceiverHoldingAll(t, q, 3, "handover %d")
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	defer cancel2()
 	rx2 := q.Receiver(ctx2)
@@ -210,7 +114,7 @@ func TestCloseOfReadOnlyQueueReturnsHeldMessagesInError(t *testing.T) {
 		t.Fatal(err)
 	}
 	rx := ro.Receiver(context.Background(), Buffer(1))
-	waitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == 1 })
+	testutil.WaitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == 1 })
 	err = ro.Close() // nobody reads C: the pump holds both messages
 	if rest := waitClosed(t, rx.C); len(rest) != 0 {
 		t.Fatalf("C delivered %q after Close; the pump should have taken them back", rest)

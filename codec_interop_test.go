@@ -28,6 +28,28 @@ type interopJob struct {
 	Note   *string           `json:"note"`
 }
 
+// newInteropQueue creates a test queue of one message of 1 KiB, room for
+// an interopJob in any of its encodings.
+func newInteropQueue(t *testing.T) *Queue {
+	t.Helper()
+	return newTestQueue(t, MaxMessages(1), MessageSize(1024))
+}
+
+// queueHoldingJSON returns a new interop queue holding v, encoded with
+// the JSON codec's Append, at priority prio.
+func queueHoldingJSON(t *testing.T, v interopJob, prio uint) *Queue {
+	t.Helper()
+	q := newInteropQueue(t)
+	msg, err := JSON[interopJob]().Append(nil, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Send(t.Context(), msg, prio); err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
 func sampleInteropJob() interopJob {
 	return interopJob{
 		ID:     1<<53 + 1,
@@ -75,14 +97,7 @@ func TestJSONInteropWithPython(t *testing.T) {
 
 	t.Run("go-sends-python-receives", func(t *testing.T) {
 		t.Parallel()
-		q := newTestQueue(t, MaxMessages(1), MessageSize(1024))
-		msg, err := codec.Append(nil, job)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Send(t.Context(), msg, 5); err != nil {
-			t.Fatal(err)
-		}
+		q := queueHoldingJSON(t, job, 5)
 		var got struct {
 			Priority uint              `json:"priority"`
 			Length   int               `json:"length"`
@@ -113,7 +128,7 @@ func TestJSONInteropWithPython(t *testing.T) {
 	})
 	t.Run("python-sends-go-receives", func(t *testing.T) {
 		t.Parallel()
-		q := newTestQueue(t, MaxMessages(1), MessageSize(1024))
+		q := newInteropQueue(t)
 		described, _ := json.Marshal(job)
 		sentHex := strings.TrimSpace(run(t, "sendjson", q.Name(), "9", string(described)))
 		msg, prio, err := q.Receive(t.Context())
@@ -136,27 +151,13 @@ func TestJSONInteropWithPython(t *testing.T) {
 func TestJSONInteropWithC(t *testing.T) {
 	t.Parallel()
 	peer := buildCPeer(t)
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		out, err := exec.Command(peer, args...).Output()
-		if err != nil {
-			t.Fatalf("mqpeer %s: %v", strings.Join(args, " "), err)
-		}
-		return string(out)
-	}
+	run := func(t *testing.T, args ...string) string { return runCPeer(t, peer, args...) }
 	job := sampleInteropJob()
 	codec := JSON[interopJob]()
 
 	t.Run("go-sends-c-receives", func(t *testing.T) {
 		t.Parallel()
-		q := newTestQueue(t, MaxMessages(1), MessageSize(1024))
-		msg, err := codec.Append(nil, job)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := q.Send(t.Context(), msg, 3); err != nil {
-			t.Fatal(err)
-		}
+		q := queueHoldingJSON(t, job, 3)
 		want, _ := json.Marshal(job)
 		if got := run(t, "recv", q.Name()); got != fmt.Sprintf("3 %x\n", want) {
 			t.Fatalf("C received %q;\nwant json.Marshal's bytes %q", got, fmt.Sprintf("3 %x\n", want))
@@ -164,7 +165,7 @@ func TestJSONInteropWithC(t *testing.T) {
 	})
 	t.Run("c-sends-go-receives", func(t *testing.T) {
 		t.Parallel()
-		q := newTestQueue(t, MaxMessages(1), MessageSize(1024))
+		q := newInteropQueue(t)
 		// JSON as a C program might printf it: its own key order and spacing,
 		// raw UTF-8, an unknown key, and a trailing newline.
 		text := "{ \"urgent\": false, \"path\": \"a/\u00e9.png\", \"id\": -7, \"extra\": [1, {\"x\": null}],\n" +
@@ -180,22 +181,4 @@ func TestJSONInteropWithC(t *testing.T) {
 			t.Fatalf("Decode of C's message = %+v, %v;\nwant %+v", got, err, want)
 		}
 	})
-}
-
-// buildCPeer compiles testdata/mqpeer.c into t's temporary directory and
-// returns its path. It skips t when this run cannot start processes or has
-// no C compiler. (TestInteropWithC builds the same peer inline.)
-func buildCPeer(t testing.TB) string {
-	t.Helper()
-	skipWithoutSubprocesses(t)
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("no C compiler (cc) on PATH: cannot build the C peer")
-	}
-	peer := filepath.Join(t.TempDir(), "mqpeer")
-	build := exec.Command(cc, "-O2", "-Wall", "-o", peer, filepath.Join("testdata", "mqpeer.c"), "-lrt")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the C peer: %v\n%s", err, out)
-	}
-	return peer
 }

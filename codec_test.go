@@ -78,18 +78,12 @@ type binReader struct {
 	bad  bool
 }
 
-func (r *binReader) varint() int64 {
-	v, n := binary.Varint(r.data)
-	if n <= 0 {
-		r.bad, r.data = true, nil
-		return 0
-	}
-	r.data = r.data[n:]
-	return v
-}
+func (r *binReader) varint() int64   { return readVarint(r, binary.Varint) }
+func (r *binReader) uvarint() uint64 { return readVarint(r, binary.Uvarint) }
 
-func (r *binReader) uvarint() uint64 {
-	v, n := binary.Uvarint(r.data)
+// readVarint reads one value with read (binary.Varint or Uvarint).
+func readVarint[V int64 | uint64](r *binReader, read func([]byte) (V, int)) V {
+	v, n := read(r.data)
 	if n <= 0 {
 		r.bad, r.data = true, nil
 		return 0

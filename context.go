@@ -33,13 +33,12 @@ const fallbackSlice = 50 * time.Millisecond
 // nonblocking syscall before they park on the netpoller. Parking and being
 // woken again is a trip through epoll and the scheduler that costs tens of
 // microseconds on a small VM, while a peer process or goroutine usually
-// answers sooner. Measured with go run ./bench on a 2-vCPU VM: pinned
-// ping-pong p50 went from 2.8x to 1.4x C, and two-process streams from
-// 0.4-0.8x to 0.9-1.2x C. Each retry first yields, to this process's
-// other goroutines and to other threads on this CPU (a peer pinned to the
-// same CPU, which could not run while we spun), so the retries cost little
-// while the peer works. A call that waits longer parks as before: an idle
-// queue costs no CPU.
+// answers sooner: the spin is what brings the ping-pong and two-process
+// stream figures of go run ./bench close to C's (run it to see them). Each
+// retry first yields, to this process's other goroutines and to other
+// threads on this CPU (a peer pinned to the same CPU, which could not run
+// while we spun), so the retries cost little while the peer works. A call
+// that waits longer parks as before: an idle queue costs no CPU.
 const spinFor = 50 * time.Microsecond
 
 // waiter runs one direction (receive or send) of a Queue: the fast path,

@@ -6,19 +6,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
 // Cross-process tests: the test binary re-executes itself as a peer (see
@@ -31,31 +27,24 @@ const (
 	cpEnvFD    = "CHANMQ_QT_FD"    // a descriptor number
 )
 
-// cpChildPatience bounds a child's blocking calls, so that a child whose
-// parent failed ends instead of hanging; see qtPatience for why it is long.
-const cpChildPatience = 60 * time.Second
+// childPatience bounds a child's blocking calls, so that a child whose
+// parent failed ends, after the parent gave up, instead of hanging.
+const childPatience = 2 * testutil.Patience
 
 func init() {
 	registerChild("queue-send-mixed", cpChildSendMixed)
 	registerChild("queue-receive-checksum", cpChildReceiveChecksum)
 	registerChild("queue-adopt-fd3", cpChildAdoptFD3)
-	registerChild("queue-check-fd", cpChildCheckFD)
-	registerChild("queue-rlimit-msgqueue", cpChildRlimitMsgqueue)
 }
 
 // cpPriorities are the priorities the cross-process messages cycle through.
 var cpPriorities = []uint{0, 1, 7, 1000, MaxPriority}
 
-// cpMessage returns message i of a cross-process stream: its sequence
-// number, then bytes of every value, 8 to 107 bytes in all (the test queue
-// takes 128), and its priority.
+// cpMessage returns message i of a cross-process stream, a checked
+// message (see encodeCheckedMsg) of 12 to 111 bytes (the test queue takes
+// 128), and its priority.
 func cpMessage(i int) ([]byte, uint) {
-	m := make([]byte, 8+(i*37)%100)
-	binary.BigEndian.PutUint64(m, uint64(i))
-	for j := 8; j < len(m); j++ {
-		m[j] = byte(i*31 + j*7)
-	}
-	return m, cpPriorities[i%len(cpPriorities)]
+	return encodeCheckedMsg(uint64(i), checkedMsgHeader+(i*37)%100), cpPriorities[i%len(cpPriorities)]
 }
 
 // cpLedger checks a received stream of cpMessages: every message intact,
@@ -72,10 +61,11 @@ func newCPLedger(n int) *cpLedger {
 }
 
 func (l *cpLedger) add(msg []byte, prio uint) error {
-	if len(msg) < 8 {
-		return fmt.Errorf("message of %d bytes has no sequence number", len(msg))
+	id, err := decodeCheckedMsg(msg)
+	if err != nil {
+		return err
 	}
-	seq := int(binary.BigEndian.Uint64(msg))
+	seq := int(id)
 	if seq < 0 || seq >= l.n {
 		return fmt.Errorf("sequence number %d out of range", seq)
 	}
@@ -142,7 +132,7 @@ func cpChildSendMixed() int {
 		return cpChildFail("open: %v", err)
 	}
 	defer q.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), cpChildPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), childPatience)
 	defer cancel()
 	for i := range n {
 		m, p := cpMessage(i)
@@ -162,7 +152,7 @@ func cpChildReceiveChecksum() int {
 		return cpChildFail("open: %v", err)
 	}
 	defer q.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), cpChildPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), childPatience)
 	defer cancel()
 	l := newCPLedger(n)
 	buf := make([]byte, q.MessageSize())
@@ -182,40 +172,14 @@ func cpChildReceiveChecksum() int {
 	return 0
 }
 
-// cpStart starts cmd and arranges for it to be killed and reaped if the test
-// ends first. wait returns its exit error once.
-func cpStart(t *testing.T, cmd *exec.Cmd) (wait func() error) {
-	t.Helper()
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting child: %v", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	var result error
-	waited := false
-	t.Cleanup(func() {
-		if !waited {
-			_ = cmd.Process.Kill()
-			<-done
-		}
-	})
-	return func() error {
-		if !waited {
-			waited = true
-			result = <-done
-		}
-		return result
-	}
-}
-
 func TestChildSendsParentReceivesAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	const n = 300
 	q := newTestQueue(t) // 4 slots: the child blocks while the parent drains
 	cmd, _, stderr := childCommand(t, "queue-send-mixed", cpEnvQueue+"="+q.Name(), cpEnvN+"="+strconv.Itoa(n))
-	wait := cpStart(t, cmd)
+	wait := startCmd(t, cmd)
 
-	ctx, cancel := context.WithTimeout(context.Background(), cpChildPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), childPatience)
 	defer cancel()
 	l := newCPLedger(n)
 	for i := range n {
@@ -245,9 +209,9 @@ func TestParentSendsChildReceivesAcrossProcesses(t *testing.T) {
 	const n = 300
 	q := newTestQueue(t)
 	cmd, stdout, stderr := childCommand(t, "queue-receive-checksum", cpEnvQueue+"="+q.Name(), cpEnvN+"="+strconv.Itoa(n))
-	wait := cpStart(t, cmd)
+	wait := startCmd(t, cmd)
 
-	ctx, cancel := context.WithTimeout(context.Background(), cpChildPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), childPatience)
 	defer cancel()
 	for i := range n {
 		m, p := cpMessage(i)
@@ -292,7 +256,7 @@ func cpChildAdoptFD3() int {
 	}
 	_ = f.Close() // the Queue has its own duplicate
 	defer q.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), cpChildPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), childPatience)
 	defer cancel()
 	m, p, err := q.Receive(ctx)
 	if err != nil {
@@ -317,7 +281,7 @@ func TestNewQueueAdoptsDescriptorInheritedByChild(t *testing.T) {
 	}
 	cmd, stdout, stderr := childCommand(t, "queue-adopt-fd3")
 	cmd.ExtraFiles = []*os.File{f} // becomes descriptor 3 in the child
-	wait := cpStart(t, cmd)
+	wait := startCmd(t, cmd)
 	if err := wait(); err != nil {
 		t.Fatalf("child: %v\n%s", err, stderr)
 	}
@@ -344,12 +308,12 @@ func TestNewQueueAdoptsFileInProcess(t *testing.T) {
 			a.Name(), a.Cap(), a.MessageSize(), q.Name(), q.Cap(), q.MessageSize())
 	}
 	// The adopted descriptor waits on the netpoller like an opened one.
-	recv := qtGoReceive(context.Background(), a)
-	qtWaitParked(t, 1)
+	recv := goReceive(context.Background(), a)
+	waitParked(t, 1)
 	if err := q.TrySend([]byte("to adopted"), 3); err != nil {
 		t.Fatal(err)
 	}
-	if r := qtAwait(t, recv, "Receive on adopted queue"); r.err != nil || string(r.msg) != "to adopted" || r.prio != 3 {
+	if r := await(t, recv, "Receive on adopted queue"); r.err != nil || string(r.msg) != "to adopted" || r.prio != 3 {
 		t.Fatalf("adopted Receive = %q prio %d %v", r.msg, r.prio, r.err)
 	}
 	// Closing the adopted Queue leaves f open: NewQueue works on a duplicate.
@@ -429,126 +393,5 @@ func TestNewQueueRejectsNonQueueFiles(t *testing.T) {
 	}
 	if _, err := regular.WriteString("still open"); err != nil {
 		t.Fatalf("regular file after NewQueue: %v", err)
-	}
-}
-
-// --- Close-on-exec ---------------------------------------------------------------
-
-// cpChildCheckFD reports what descriptor CHANMQ_QT_FD is in this process:
-// "closed", or what /proc/self/fd says it points to.
-func cpChildCheckFD() int {
-	target, err := os.Readlink("/proc/self/fd/" + os.Getenv(cpEnvFD))
-	switch {
-	case errors.Is(err, os.ErrNotExist):
-		fmt.Println("closed")
-	case err != nil:
-		return cpChildFail("readlink: %v", err)
-	default:
-		fmt.Println("open " + target)
-	}
-	return 0
-}
-
-func TestQueueDescriptorIsNotInheritedAcrossExec(t *testing.T) {
-	t.Parallel()
-	q := newTestQueue(t)
-	adopted, err := NewQueue(cpOpenRawFile(t, q.Name()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adopted.Close()
-	for _, tc := range []struct {
-		label string
-		q     *Queue
-	}{{"Open", q}, {"NewQueue", adopted}} {
-		t.Run(tc.label, func(t *testing.T) {
-			fd := tc.q.fd
-			// In this process the number is the queue, and close-on-exec.
-			target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
-			if err != nil || target != q.Name() {
-				t.Fatalf("/proc/self/fd/%d = %q %v, want %q", fd, target, err, q.Name())
-			}
-			flags, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
-			if err != nil || flags&unix.FD_CLOEXEC == 0 {
-				t.Fatalf("F_GETFD on %d = %#x %v, want FD_CLOEXEC", fd, flags, err)
-			}
-			// In an exec'd child it is not: closed, or reused for something else.
-			out := runChildRole(t, "queue-check-fd", cpEnvFD+"="+strconv.Itoa(fd))
-			if out != "closed\n" && (!strings.HasPrefix(out, "open ") || strings.TrimSpace(strings.TrimPrefix(out, "open ")) == q.Name()) {
-				t.Fatalf("child's descriptor %d: %q; the queue leaked across exec", fd, out)
-			}
-		})
-	}
-}
-
-// --- RLIMIT_MSGQUEUE ------------------------------------------------------------
-
-// cpRlimitReport is what the RLIMIT_MSGQUEUE child found.
-type cpRlimitReport struct {
-	Created bool   // the queue was created: the limit did not bind
-	Limit   bool   // errors.Is(err, ErrLimit)
-	EMFILE  bool   // errors.Is(err, unix.EMFILE)
-	ENOSPC  bool   // errors.Is(err, unix.ENOSPC)
-	Text    string // err.Error()
-	Rlimit  uint64 // the limit the child set
-}
-
-// cpChildRlimitMsgqueue lowers RLIMIT_MSGQUEUE below what a small queue
-// needs, then tries to create one. Lowering the limit is done here, in a
-// child, because it is process-wide and would starve parallel tests.
-func cpChildRlimitMsgqueue() int {
-	var lim unix.Rlimit
-	if err := unix.Getrlimit(unix.RLIMIT_MSGQUEUE, &lim); err != nil {
-		return cpChildFail("getrlimit: %v", err)
-	}
-	lim.Cur = 1024
-	if err := unix.Setrlimit(unix.RLIMIT_MSGQUEUE, &lim); err != nil {
-		return cpChildFail("setrlimit: %v", err)
-	}
-	rep := cpRlimitReport{Rlimit: lim.Cur}
-	name := os.Getenv(cpEnvQueue)
-	q, err := Open(name, Create(0o600), Exclusive(), MaxMessages(4), MessageSize(1024))
-	if err == nil {
-		rep.Created = true
-		_ = q.Close()
-		_ = Unlink(name)
-	} else {
-		rep.Limit = errors.Is(err, ErrLimit)
-		rep.EMFILE = errors.Is(err, unix.EMFILE)
-		rep.ENOSPC = errors.Is(err, unix.ENOSPC)
-		rep.Text = err.Error()
-	}
-	if err := json.NewEncoder(os.Stdout).Encode(rep); err != nil {
-		return cpChildFail("encode: %v", err)
-	}
-	return 0
-}
-
-func TestQueueOverRLIMITMSGQUEUEIsErrLimitNamingUlimit(t *testing.T) {
-	t.Parallel()
-	name := qtUniqueName(t)
-	out := runChildRole(t, "queue-rlimit-msgqueue", cpEnvQueue+"="+name)
-	var rep cpRlimitReport
-	if err := json.Unmarshal([]byte(out), &rep); err != nil {
-		t.Fatalf("child output %q: %v", out, err)
-	}
-	switch {
-	case rep.Created:
-		t.Skip("the kernel created a queue above RLIMIT_MSGQUEUE: this process has CAP_SYS_RESOURCE")
-	case rep.ENOSPC:
-		t.Skipf("the machine is out of queues (queues_max) before RLIMIT_MSGQUEUE could be tested: %s", rep.Text)
-	}
-	if !rep.Limit || !rep.EMFILE {
-		t.Fatalf("Open over RLIMIT_MSGQUEUE = %q (ErrLimit %v, EMFILE %v), want ErrLimit wrapping EMFILE", rep.Text, rep.Limit, rep.EMFILE)
-	}
-	for _, want := range []string{
-		"chanmq: open " + name + ": ",
-		"RLIMIT_MSGQUEUE",
-		fmt.Sprintf("the limit is %d bytes", rep.Rlimit),
-		"ulimit -q",
-	} {
-		if !strings.Contains(rep.Text, want) {
-			t.Errorf("error %q does not contain %q", rep.Text, want)
-		}
 	}
 }

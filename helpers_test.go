@@ -4,21 +4,22 @@ package chanmq
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
 	"fmt"
-	"os"
-	"os/exec"
-	"strings"
-	"sync"
+	"hash/crc32"
+	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/chanmq/chanmq/internal/mqueuefs"
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
-// testPrefix starts the name of every queue the tests create, so that a
-// run can sweep what a crashed run left behind (queues outlive processes,
-// and queues_max is shared by the whole machine).
-const testPrefix = "/chanmq-test-"
+// testPrefix starts the name of every queue these tests create, so that
+// a run can sweep what a crashed run left behind.
+const testPrefix = testutil.QueuePrefix
 
 // newTestQueue creates a uniquely named small queue (4 messages of 128
 // bytes unless opts say otherwise), closed and unlinked when t ends.
@@ -36,138 +37,11 @@ func newTestQueue(t testing.TB, opts ...OpenOption) *Queue {
 	return q
 }
 
-// childEnv names the role a re-executed test binary plays.
-const childEnv = "CHANMQ_TEST_CHILD"
-
-// noSubprocessEnv, when set, says why this run cannot start child
-// processes (CI sets it for the 386 run under qemu-i386, where the Go
-// runtime cannot fork); cross-process tests then skip with that reason.
-const noSubprocessEnv = "CHANMQ_TEST_NO_SUBPROCESS"
-
-var (
-	childMu    sync.Mutex
-	childRoles = map[string]func() int{}
-)
-
-// registerChild makes role runnable in a re-executed test binary (see
-// startChild). Call it from an init function; fn returns the exit code and
-// reads its parameters from the environment.
-func registerChild(role string, fn func() int) {
-	childMu.Lock()
-	defer childMu.Unlock()
-	if _, dup := childRoles[role]; dup {
-		panic("chanmq test: child role registered twice: " + role)
-	}
-	childRoles[role] = fn
-}
-
-func runChild(role string) int {
-	childMu.Lock()
-	fn := childRoles[role]
-	childMu.Unlock()
-	if fn == nil {
-		fmt.Fprintf(os.Stderr, "unknown child role %q\n", role)
-		return 2
-	}
-	return fn()
-}
-
-// skipWithoutSubprocesses skips t in a run that cannot start processes.
-func skipWithoutSubprocesses(t testing.TB) {
-	t.Helper()
-	if why := os.Getenv(noSubprocessEnv); why != "" {
-		t.Skip("cross-process test skipped: " + why)
-	}
-}
-
-// childCommand returns a command that re-executes this test binary as the
-// child role, with env ("KEY=value") added. Its stdout and stderr are
-// collected in the returned buffers.
-func childCommand(t testing.TB, role string, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	t.Helper()
-	return childCommandFor(t, "", role, env...)
-}
-
-// childCommandFor is childCommand running the test binary at bin (a copy
-// of it, say, that another user may execute); "" means os.Args[0]. The
-// child runs through $CHANMQ_TEST_EXEC when that is set.
-func childCommandFor(t testing.TB, bin, role string, env ...string) (*exec.Cmd, *bytes.Buffer, *bytes.Buffer) {
-	t.Helper()
-	skipWithoutSubprocesses(t)
-	if bin == "" {
-		bin = os.Args[0]
-	}
-	cmd := exec.Command(bin, "-test.run=^$")
-	cmd.Env = append(append(os.Environ(), childEnv+"="+role), env...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	wrapExec(t, cmd)
-	return cmd, &stdout, &stderr
-}
-
-// runChildRole runs the child role to completion and fails t if it fails.
-// It returns the child's stdout.
-func runChildRole(t testing.TB, role string, env ...string) string {
-	t.Helper()
-	cmd, stdout, stderr := childCommand(t, role, env...)
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("child %s: %v\nstdout:\n%s\nstderr:\n%s", role, err, stdout, stderr)
-	}
-	return stdout.String()
-}
-
-// sweepTestQueues removes queues named with testPrefix that are older than
-// a quarter of an hour (left by crashed runs; a live run's queues are
-// younger). It lists them through /dev/mqueue, or through an mqueue
-// filesystem mounted on a temporary directory, and does nothing when
-// neither is allowed.
-func sweepTestQueues() {
-	dir, cleanup, ok := mqueueDir()
-	if !ok {
-		return
-	}
-	defer cleanup()
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	prefix := strings.TrimPrefix(testPrefix, "/")
-	for _, e := range entries {
-		if !strings.HasPrefix(e.Name(), prefix) {
-			continue
-		}
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 15*time.Minute {
-			_ = Unlink("/" + e.Name())
-		}
-	}
-}
-
 // mqueueDir returns a directory where the mqueue filesystem of this IPC
 // namespace is mounted, and a cleanup to call when done with it.
 func mqueueDir() (dir string, cleanup func(), ok bool) {
 	dir, cleanup, _, err := mqueuefs.Dir()
 	return dir, cleanup, err == nil
-}
-
-// execWrapperEnv names a program that runs the test binary's children, as
-// `go test -exec` runs the binary itself: set it to qemu-aarch64-static to
-// run the cross-process tests of a GOARCH=arm64 binary on a host without
-// binfmt_misc, where the kernel cannot exec the child directly.
-const execWrapperEnv = "CHANMQ_TEST_EXEC"
-
-// wrapExec makes cmd run through $CHANMQ_TEST_EXEC when set.
-func wrapExec(t testing.TB, cmd *exec.Cmd) {
-	t.Helper()
-	w := os.Getenv(execWrapperEnv)
-	if w == "" {
-		return
-	}
-	path, err := exec.LookPath(w)
-	if err != nil {
-		t.Fatalf("%s=%s: %v", execWrapperEnv, w, err)
-	}
-	cmd.Args = append([]string{path, cmd.Path}, cmd.Args[1:]...)
-	cmd.Path = path
 }
 
 // asOptions converts Open options to another option kind that accepts them.
@@ -210,4 +84,168 @@ func carriedMessages(err error) []Message {
 	}
 	walk(err)
 	return out
+}
+
+// fillQueue fills q with TrySend until ErrFull and returns what it sent.
+func fillQueue(t testing.TB, q *Queue) [][]byte {
+	t.Helper()
+	var sent [][]byte
+	for i := 0; ; i++ {
+		m := []byte(fmt.Sprintf("fill-%d", i))
+		err := q.TrySend(m, 0)
+		if errors.Is(err, ErrFull) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("TrySend(%q): %v", m, err)
+		}
+		sent = append(sent, m)
+	}
+	if len(sent) != q.Cap() {
+		t.Fatalf("queue took %d messages before ErrFull, Cap() is %d", len(sent), q.Cap())
+	}
+	return sent
+}
+
+// drainQueue takes every message out of q with TryReceive, in the order
+// they come out.
+func drainQueue(t testing.TB, q *Queue) []Message {
+	t.Helper()
+	var got []Message
+	for {
+		m, p, err := q.TryReceive()
+		if errors.Is(err, ErrEmpty) {
+			return got
+		}
+		if err != nil {
+			t.Fatalf("TryReceive: %v", err)
+		}
+		got = append(got, Message{Data: m, Priority: p})
+	}
+}
+
+// uniqueName returns an unused queue name with the test prefix, so that
+// the start-of-run sweep removes it if a crash leaves it behind.
+func uniqueName(t testing.TB) string {
+	t.Helper()
+	return testutil.QueueName(t, testPrefix, Unlink)
+}
+
+// A test message is an 8-byte id, a CRC-32 of the rest, and a payload
+// derived from the id, so a receiver can tell which message it got and
+// that every byte of it is intact.
+const checkedMsgHeader = 12
+
+// encodeCheckedMsg builds message id of size bytes (at least checkedMsgHeader).
+func encodeCheckedMsg(id uint64, size int) []byte {
+	b := make([]byte, max(size, checkedMsgHeader))
+	binary.LittleEndian.PutUint64(b, id)
+	r := rand.New(rand.NewPCG(id, 0x63_68_61_6e))
+	for i := checkedMsgHeader; i < len(b); i++ {
+		b[i] = byte(r.Uint32())
+	}
+	binary.LittleEndian.PutUint32(b[8:], crc32.ChecksumIEEE(b[checkedMsgHeader:]))
+	return b
+}
+
+// decodeCheckedMsg returns a message's id, or an error if it is damaged.
+func decodeCheckedMsg(b []byte) (uint64, error) {
+	if len(b) < checkedMsgHeader {
+		return 0, fmt.Errorf("message of %d bytes is shorter than its header", len(b))
+	}
+	id := binary.LittleEndian.Uint64(b)
+	if got, want := crc32.ChecksumIEEE(b[checkedMsgHeader:]), binary.LittleEndian.Uint32(b[8:]); got != want {
+		return id, fmt.Errorf("message %d: checksum %08x, want %08x", id, got, want)
+	}
+	return id, nil
+}
+
+// recvAll reads n messages from c, failing t if they do not come within
+// testutil.Patience.
+func recvAll[T any](t *testing.T, c <-chan T, n int) []T {
+	t.Helper()
+	var got []T
+	timeout := time.After(testutil.Patience)
+	for len(got) < n {
+		select {
+		case v, ok := <-c:
+			if !ok {
+				t.Fatalf("channel closed after %d of %d messages", len(got), n)
+			}
+			got = append(got, v)
+		case <-timeout:
+			t.Fatalf("got %d of %d messages before the timeout", len(got), n)
+		}
+	}
+	return got
+}
+
+// waitClosed waits until c is closed, returning whatever it still delivered.
+func waitClosed[T any](t *testing.T, c <-chan T) []T {
+	t.Helper()
+	var rest []T
+	timeout := time.After(testutil.Patience)
+	for {
+		select {
+		case v, ok := <-c:
+			if !ok {
+				return rest
+			}
+			rest = append(rest, v)
+		case <-timeout:
+			t.Fatalf("channel not closed within %v", testutil.Patience)
+		}
+	}
+}
+
+// sendN sends n messages made with format and the message number.
+func sendN(t *testing.T, q *Queue, n int, format string) [][]byte {
+	t.Helper()
+	var sent [][]byte
+	for i := range n {
+		m := []byte(fmt.Sprintf(format, i))
+		if err := q.Send(context.Background(), m, 0); err != nil {
+			t.Fatalf("Send %d: %v", i, err)
+		}
+		sent = append(sent, m)
+	}
+	return sent
+}
+
+// receiverHoldingAll sends n messages and starts a Receiver with room for
+// n-1 in C's buffer, then waits until the pump has taken every message
+// from the kernel: n-1 in the buffer, one in its hand.
+func receiverHoldingAll(t *testing.T, ctx context.Context, q *Queue, n int, format string) ([][]byte, *Receiver) {
+	t.Helper()
+	sent := sendN(t, q, n, format)
+	rx := q.Receiver(ctx, Buffer(n-1))
+	testutil.WaitFor(t, "the pump to take every message", func() bool { return q.Len() == 0 && len(rx.C) == n-1 })
+	return sent, rx
+}
+
+// tryReceiveN takes n messages from q without waiting, failing t if any is missing.
+func tryReceiveN(t *testing.T, q *Queue, n int) [][]byte {
+	t.Helper()
+	var got [][]byte
+	for range n {
+		m, _, err := q.TryReceive()
+		if err != nil {
+			t.Fatalf("TryReceive after %d of %d: %v", len(got), n, err)
+		}
+		got = append(got, m)
+	}
+	return got
+}
+
+// checkSameMessages fails t unless got equals want, in order.
+func checkSameMessages(t *testing.T, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("got %d messages %q, want %d", len(got), got, len(want))
+	}
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Errorf("message %d = %q, want %q", i, got[i], want[i])
+		}
+	}
 }

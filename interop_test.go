@@ -18,26 +18,8 @@ import (
 // slash on both sides, with bytes, priorities and struct mq_attr intact.
 func TestInteropWithC(t *testing.T) {
 	t.Parallel()
-	skipWithoutSubprocesses(t)
-	cc, err := exec.LookPath("cc")
-	if err != nil {
-		t.Skip("no C compiler (cc) on PATH: cannot build the C peer")
-	}
-	peer := filepath.Join(t.TempDir(), "mqpeer")
-	build := exec.Command(cc, "-O2", "-Wall", "-o", peer, filepath.Join("testdata", "mqpeer.c"), "-lrt")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building the C peer: %v\n%s", err, out)
-	}
-	run := func(t *testing.T, args ...string) string {
-		t.Helper()
-		cmd := exec.Command(peer, args...)
-		var stdout, stderr bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		if err := cmd.Run(); err != nil {
-			t.Fatalf("mqpeer %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
-		}
-		return stdout.String()
-	}
+	peer := buildCPeer(t)
+	run := func(t *testing.T, args ...string) string { return runCPeer(t, peer, args...) }
 	// Every byte value, NUL and '/' included, so nothing is treated as text.
 	payload := make([]byte, 100)
 	for i := range payload {
@@ -72,7 +54,7 @@ func TestInteropWithC(t *testing.T) {
 	})
 	t.Run("c-creates-go-reads-attributes", func(t *testing.T) {
 		t.Parallel()
-		name := qtUniqueName(t)
+		name := uniqueName(t)
 		run(t, "create", name, "3", "77")
 		q, err := Open(name)
 		if err != nil {
@@ -95,4 +77,35 @@ func TestInteropWithC(t *testing.T) {
 			t.Fatalf("C reads attributes %q, want \"3 77 2\\n\"", got)
 		}
 	})
+}
+
+// buildCPeer compiles testdata/mqpeer.c into t's temporary directory and
+// returns its path. It skips t when this run cannot start processes or has
+// no C compiler.
+func buildCPeer(t testing.TB) string {
+	t.Helper()
+	skipWithoutSubprocesses(t)
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("no C compiler (cc) on PATH: cannot build the C peer")
+	}
+	peer := filepath.Join(t.TempDir(), "mqpeer")
+	build := exec.Command(cc, "-O2", "-Wall", "-o", peer, filepath.Join("testdata", "mqpeer.c"), "-lrt")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building the C peer: %v\n%s", err, out)
+	}
+	return peer
+}
+
+// runCPeer runs the C peer with args and returns its stdout; it fails t
+// if the peer fails.
+func runCPeer(t testing.TB, peer string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(peer, args...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("mqpeer %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return stdout.String()
 }

@@ -10,6 +10,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
 // lzOpenFDs counts this process's descriptors that point at the queue
@@ -54,7 +56,7 @@ func TestFastPathDoesNotRegister(t *testing.T) {
 	if _, _, err := q.TryReceive(); !errors.Is(err, ErrEmpty) {
 		t.Fatalf("TryReceive on empty = %v, want ErrEmpty", err)
 	}
-	qtFill(t, q)
+	fillQueue(t, q)
 	if err := q.TrySend([]byte("x"), 0); !errors.Is(err, ErrFull) {
 		t.Fatalf("TrySend on full = %v, want ErrFull", err)
 	}
@@ -92,8 +94,8 @@ func TestWaitAfterFastPathRegisters(t *testing.T) {
 		t.Fatal("registered before anyone waited")
 	}
 
-	recv := qtGoReceive(ctx, q)
-	qtWaitParked(t, 1)
+	recv := goReceive(ctx, q)
+	waitParked(t, 1)
 	p := q.poll.Load()
 	if p == nil || !p.polled {
 		t.Fatalf("a parked Receive left poller %+v, want a polled one", p)
@@ -101,32 +103,32 @@ func TestWaitAfterFastPathRegisters(t *testing.T) {
 	if err := q.Send(ctx, []byte("woken"), 3); err != nil {
 		t.Fatal(err)
 	}
-	if r := qtAwait(t, recv, "Receive"); r.err != nil || string(r.msg) != "woken" || r.prio != 3 {
+	if r := await(t, recv, "Receive"); r.err != nil || string(r.msg) != "woken" || r.prio != 3 {
 		t.Fatalf("Receive = %q prio %d %v, want \"woken\" prio 3", r.msg, r.prio, r.err)
 	}
 
 	// The other direction shares the file: a Send on a full queue parks on it.
-	qtFill(t, q)
-	send := qtGoSend(ctx, q, []byte("late"), 0)
-	qtWaitParked(t, 1)
+	fillQueue(t, q)
+	send := goSend(ctx, q, []byte("late"), 0)
+	waitParked(t, 1)
 	if q.poll.Load() != p {
 		t.Fatal("the send direction made a second poller")
 	}
-	recv = qtGoReceive(ctx, q)
-	if r := qtAwait(t, recv, "Receive"); r.err != nil {
+	recv = goReceive(ctx, q)
+	if r := await(t, recv, "Receive"); r.err != nil {
 		t.Fatal(r.err)
 	}
-	if r := qtAwait(t, send, "Send"); r.err != nil {
+	if r := await(t, send, "Send"); r.err != nil {
 		t.Fatalf("Send = %v", r.err)
 	}
 
-	qtDrain(t, q)
-	recv = qtGoReceive(ctx, q)
-	qtWaitParked(t, 1)
+	drainQueue(t, q)
+	recv = goReceive(ctx, q)
+	waitParked(t, 1)
 	if err := q.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if r := qtAwait(t, recv, "Receive"); !errors.Is(r.err, ErrClosed) {
+	if r := await(t, recv, "Receive"); !errors.Is(r.err, ErrClosed) {
 		t.Fatalf("Receive at Close = %v, want ErrClosed", r.err)
 	}
 	if n := lzOpenFDs(t, q.Name()); n != 0 {
@@ -141,15 +143,15 @@ func TestRegisterRacesWithCloseAndEachOther(t *testing.T) {
 	for range 20 {
 		q := newTestQueue(t)
 		ctx := context.Background()
-		var calls []<-chan qtCall
+		var calls []<-chan callResult
 		for range 4 {
-			calls = append(calls, qtGoReceive(ctx, q), qtGoSend(ctx, q, make([]byte, q.MessageSize()), 0))
+			calls = append(calls, goReceive(ctx, q), goSend(ctx, q, make([]byte, q.MessageSize()), 0))
 		}
 		if err := q.Close(); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range calls {
-			if r := qtAwait(t, c, "call racing Close"); r.err != nil && !errors.Is(r.err, ErrClosed) {
+			if r := await(t, c, "call racing Close"); r.err != nil && !errors.Is(r.err, ErrClosed) {
 				t.Fatalf("call racing Close = %v, want nil or ErrClosed", r.err)
 			}
 		}
@@ -178,10 +180,10 @@ func TestDroppedQueueClosesDescriptor(t *testing.T) {
 			}
 		}
 		q = nil
-		deadline := time.Now().Add(qtPatience)
+		deadline := time.Now().Add(testutil.Patience)
 		for lzOpenFDs(t, name) != 0 {
 			if time.Now().After(deadline) {
-				t.Fatalf("registered=%v: the descriptor of a dropped Queue still open after %v", registered, qtPatience)
+				t.Fatalf("registered=%v: the descriptor of a dropped Queue still open after %v", registered, testutil.Patience)
 			}
 			runtime.GC()
 			time.Sleep(time.Millisecond)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/chanmq/chanmq/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -17,6 +18,6 @@ func TestMain(m *testing.M) {
 	if role := os.Getenv(childEnv); role != "" {
 		os.Exit(runChild(role))
 	}
-	sweepTestQueues()
+	testutil.SweepQueues(testPrefix, Unlink)
 	goleak.VerifyTestMain(m)
 }

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
 // These tests pin down the holes an adversarial review found in the
@@ -37,7 +39,7 @@ func TestReceiverErrIsFinalOnceCIsClosed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, "the pump to take the message", func() bool { return q.Len() == 0 })
+		testutil.WaitFor(t, "the pump to take the message", func() bool { return q.Len() == 0 })
 		cancel()
 		var got []string
 		for m := range rx.C {
@@ -81,7 +83,7 @@ func TestSenderErrAndMessageReceiverErrAreFinalOnceStopped(t *testing.T) {
 	}
 	rctx, rcancel := context.WithCancel(context.Background())
 	rx := ro.MessageReceiver(rctx)
-	waitFor(t, "the pump to take the message", func() bool { return q.Len() == 0 })
+	testutil.WaitFor(t, "the pump to take the message", func() bool { return q.Len() == 0 })
 	rcancel()
 	for range rx.C {
 		t.Fatal("the message reached C after cancel with nobody reading") // possible only if the select raced; C is unbuffered and unread
@@ -105,10 +107,10 @@ func TestHeldMessagesWakeAReceiveAlreadyWaiting(t *testing.T) {
 			sendN(t, q, 1, "held %d")
 			pctx, stopPump := context.WithCancel(context.Background())
 			pump := q.Receiver(pctx) // takes the message and waits for a reader
-			waitFor(t, "the pump to take the message", func() bool { return q.Len() == 0 })
+			testutil.WaitFor(t, "the pump to take the message", func() bool { return q.Len() == 0 })
 
 			got := make(chan string, 1)
-			ctx, cancel := context.WithTimeout(context.Background(), qtPatience)
+			ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience)
 			defer cancel()
 			switch how {
 			case "Receive":
@@ -123,7 +125,7 @@ func TestHeldMessagesWakeAReceiveAlreadyWaiting(t *testing.T) {
 				rx := q.Receiver(ctx)
 				go func() { m := <-rx.C; got <- fmt.Sprint(string(m), rx.Err()) }()
 			}
-			qtWaitParked(t, 1)
+			waitParked(t, 1)
 			stopPump()
 			if err := pump.Wait(); err != nil {
 				t.Fatal(err)
@@ -133,7 +135,7 @@ func TestHeldMessagesWakeAReceiveAlreadyWaiting(t *testing.T) {
 				if s != "held 0<nil>" {
 					t.Fatalf("waiting %s got %q, want the held message", how, s)
 				}
-			case <-time.After(qtPatience):
+			case <-time.After(testutil.Patience):
 				t.Fatalf("a %s already waiting never got the held message", how)
 			}
 		})
@@ -151,14 +153,14 @@ func TestHeldOrderSurvivesPumpStops(t *testing.T) {
 	// Pump A holds m0..m4 (four in C's buffer, one in hand).
 	actx, stopA := context.WithCancel(context.Background())
 	a := q.Receiver(actx, Buffer(4))
-	waitFor(t, "pump A to take every message", func() bool { return len(a.C) == 4 && q.Len() == 0 })
+	testutil.WaitFor(t, "pump A to take every message", func() bool { return len(a.C) == 4 && q.Len() == 0 })
 	stopA()
 	_ = a.Wait()
 
 	// Pump B takes m0..m2 from the held list (two buffered, one in hand).
 	bctx, stopB := context.WithCancel(context.Background())
 	b := q.Receiver(bctx, Buffer(2))
-	waitFor(t, "pump B to take three", func() bool { return len(b.C) == 2 && q.held.n.Load() == 2 })
+	testutil.WaitFor(t, "pump B to take three", func() bool { return len(b.C) == 2 && q.held.n.Load() == 2 })
 	stopB()
 	_ = b.Wait()
 	checkSameMessages(t, tryReceiveN(t, q, 5), sent)
@@ -224,7 +226,7 @@ func stopReceiverHolding(t *testing.T, q *Queue, n, kernelLeft int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	rx := q.Receiver(ctx, Buffer(n-1))
-	waitFor(t, "the pump to take its messages", func() bool { return q.Len() == kernelLeft && len(rx.C) == n-1 })
+	testutil.WaitFor(t, "the pump to take its messages", func() bool { return q.Len() == kernelLeft && len(rx.C) == n-1 })
 	cancel()
 	if err := rx.Wait(); err != nil {
 		t.Fatal(err)
@@ -347,7 +349,7 @@ func TestWaitsEndWhateverTheContextDoes(t *testing.T) {
 			res := make(chan error, 1)
 			go func() { _, _, err := q.Receive(ctx); res <- err }()
 			if lead == time.Hour {
-				qtWaitParked(t, 2) // the Receive and the pump's
+				waitParked(t, 2) // the Receive and the pump's
 				closed := make(chan error, 1)
 				go func() { closed <- q.Close() }()
 				select {
@@ -355,7 +357,7 @@ func TestWaitsEndWhateverTheContextDoes(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Close = %v", err)
 					}
-				case <-time.After(qtPatience):
+				case <-time.After(testutil.Patience):
 					t.Fatal("Close hung waiting for a pump whose context never closes Done")
 				}
 			}
@@ -368,12 +370,12 @@ func TestWaitsEndWhateverTheContextDoes(t *testing.T) {
 				if !errors.Is(err, want) {
 					t.Fatalf("Receive = %v, want %v", err, want)
 				}
-			case <-time.After(qtPatience):
+			case <-time.After(testutil.Patience):
 				t.Fatal("a Receive never ended")
 			}
 			select {
 			case <-rx.Done():
-			case <-time.After(qtPatience):
+			case <-time.After(testutil.Patience):
 				t.Fatal("a Receiver never ended")
 			}
 			if got := waitClosed(t, rx.C); len(got) != 0 || rx.Err() != nil {
@@ -400,6 +402,21 @@ func TestHolderKeepsTakeOrder(t *testing.T) {
 	if want := []uint64{1, 2, 3, 4, 5, 6}; !slices.Equal(got, want) {
 		t.Fatalf("pop order %v, want %v", got, want)
 	}
+}
+
+// readAfter reads rx.C to its end, passing each value to take, in a
+// goroutine (counted in reader) that starts once gate is closed. It returns
+// rx.Done and a count of the values in C's buffer.
+func readAfter[T any](rx *ReceiverOf[T], gate <-chan struct{}, reader *sync.WaitGroup, take func(T)) (stopped <-chan struct{}, buffered func() int) {
+	reader.Add(1)
+	go func() {
+		defer reader.Done()
+		<-gate
+		for v := range rx.C {
+			take(v)
+		}
+	}()
+	return rx.Done(), func() int { return len(rx.C) }
 }
 
 // A pump that stops while its reader is still receiving from C keeps each
@@ -432,37 +449,24 @@ func TestStopWhileAReaderIsStillReceivingKeepsEachMessageOnce(t *testing.T) {
 				gate := make(chan struct{})
 				var got []string
 				var reader sync.WaitGroup
-				reader.Add(1)
 				var stopped <-chan struct{}
 				var buffered func() int
 				if kind == "bytes" {
-					rx := q.Receiver(ctx, Buffer(6))
-					stopped, buffered = rx.Done(), func() int { return len(rx.C) }
-					go func() {
-						defer reader.Done()
-						<-gate
-						for m := range rx.C {
-							j, err := jobs.codec.Decode(m)
-							if err != nil {
-								t.Error(err)
-							}
-							got = append(got, j.Path)
+					stopped, buffered = readAfter(q.Receiver(ctx, Buffer(6)), gate, &reader, func(m []byte) {
+						j, err := jobs.codec.Decode(m)
+						if err != nil {
+							t.Error(err)
 						}
-					}()
+						got = append(got, j.Path)
+					})
 				} else {
-					rx := jobs.Receiver(ctx, Buffer(6))
-					stopped, buffered = rx.Done(), func() int { return len(rx.C) }
-					go func() {
-						defer reader.Done()
-						<-gate
-						for j := range rx.C {
-							got = append(got, j.Path)
-						}
-					}()
+					stopped, buffered = readAfter(jobs.Receiver(ctx, Buffer(6)), gate, &reader, func(j typedJob) {
+						got = append(got, j.Path)
+					})
 				}
 				// The pump fills C and holds one more; then the reader
 				// starts taking from C just as the pump is told to stop.
-				waitFor(t, "the pump to fill C", func() bool { return buffered() == 6 && q.Len() == 1 })
+				testutil.WaitFor(t, "the pump to fill C", func() bool { return buffered() == 6 && q.Len() == 1 })
 				close(gate)
 				cancel()
 				<-stopped

@@ -4,9 +4,6 @@ package chanmq
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -23,111 +20,6 @@ import (
 // nobody (uid 65534).
 
 const nobodyID = 65534
-
-// copyTestBinaryWorldExec copies the test binary into a fresh 0755 directory, so
-// that a child running as another user can execute it (go test builds into
-// a 0700 directory).
-func copyTestBinaryWorldExec(t testing.TB) string {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "chanmq-bin-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	src, err := os.Open(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer src.Close()
-	path := filepath.Join(dir, "chanmq.test")
-	dst, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_EXCL, 0o755)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := io.Copy(dst, src); err != nil {
-		t.Fatal(err)
-	}
-	if err := dst.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// childProcSpec says how to run a child role in another context than ours.
-type childProcSpec struct {
-	uid        int    // run as this uid and gid (0: as we are)
-	bin        string // the binary to run (default os.Args[0])
-	cloneflags uintptr
-}
-
-// runChildAs runs role as spec says and returns the JSON lines it printed,
-// decoded. It skips t when the kernel or our privileges cannot start such
-// a child.
-func runChildAs(t *testing.T, spec childProcSpec, role string, env ...string) []childReport {
-	t.Helper()
-	cmd, stdout, stderr := childCommandFor(t, spec.bin, role, env...)
-	cmd.Dir = "/"
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: spec.cloneflags}
-	if spec.uid != 0 {
-		cmd.SysProcAttr.Credential = &syscall.Credential{Uid: uint32(spec.uid), Gid: uint32(spec.uid), Groups: []uint32{}}
-	}
-	if err := cmd.Start(); err != nil {
-		t.Skipf("cannot start child %s as uid %d with clone flags %#x: %v", role, spec.uid, spec.cloneflags, err)
-	}
-	if err := cmd.Wait(); err != nil {
-		t.Fatalf("child %s: %v\nstdout:\n%s\nstderr:\n%s", role, err, stdout, stderr)
-	}
-	var reports []childReport
-	for _, line := range strings.Split(strings.TrimSpace(stdout.String()), "\n") {
-		if line == "" {
-			continue
-		}
-		var r childReport
-		if err := json.Unmarshal([]byte(line), &r); err != nil {
-			t.Fatalf("child %s printed %q: %v\nstderr:\n%s", role, line, err, stderr)
-		}
-		reports = append(reports, r)
-	}
-	return reports
-}
-
-// childReport is one outcome a child prints as a JSON line.
-type childReport struct {
-	Case    string `json:"case"`
-	Err     string `json:"err,omitempty"` // error text, "" for success
-	Limit   bool   `json:"limit,omitempty"`
-	Perm    bool   `json:"perm,omitempty"`
-	Value   int    `json:"value,omitempty"` // a figure the case needs (a limit's value, a count)
-	Skipped string `json:"skipped,omitempty"`
-}
-
-// report prints r as a JSON line on stdout (in a child).
-func printChildReport(r childReport) {
-	b, _ := json.Marshal(r)
-	os.Stdout.Write(append(b, '\n'))
-}
-
-// printChildErr prints the outcome of case c with err.
-func printChildErr(c string, err error, value int) {
-	r := childReport{Case: c, Value: value}
-	if err != nil {
-		r.Err = err.Error()
-		r.Limit = errors.Is(err, ErrLimit)
-		r.Perm = errors.Is(err, fs.ErrPermission)
-	}
-	printChildReport(r)
-}
-
-func reportsByCase(reports []childReport) map[string]childReport {
-	m := map[string]childReport{}
-	for _, r := range reports {
-		m[r.Case] = r
-	}
-	return m
-}
 
 func init() {
 	registerChild("sec-create-umask", childCreateWithUmask)

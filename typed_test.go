@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
 // Typed channels: values of T through a Codec, the same engine as []byte.
@@ -29,13 +30,12 @@ type typedJob struct {
 
 func init() {
 	registerChild("typed-worker", typedWorkerChild)
-	registerChild("typed-stress-sender", typedStressSenderChild)
 }
 
 func TestTypedSenderToReceiverEndsRangeOnClose(t *testing.T) {
 	t.Parallel()
 	name := newTestQueue(t).Name()
-	ctx, cancel := context.WithTimeout(context.Background(), qtPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience)
 	defer cancel()
 	tx, err := OpenSenderOf(ctx, name, JSON[typedJob](), EndOfStream(), Buffer(2))
 	if err != nil {
@@ -105,7 +105,7 @@ func TestTypedEndOfStreamEndsEveryWorkerProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
-	timeout := time.After(2 * qtPatience)
+	timeout := time.After(2 * testutil.Patience)
 	for range workers {
 		select {
 		case r := <-results:
@@ -136,7 +136,7 @@ func TestTypedEndOfStreamEndsEveryWorkerProcess(t *testing.T) {
 
 // typedWorkerChild ranges over jobs until end of stream and prints them.
 func typedWorkerChild() int {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*qtPatience)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testutil.Patience)
 	defer cancel()
 	rx, err := OpenReceiverOf(ctx, os.Getenv("TYPED_QUEUE"), JSON[typedJob](), EndOfStream())
 	if err != nil {
@@ -245,7 +245,7 @@ func TestTypedValuesNotTakenGoBackAsOriginalBytes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rx := Of(q, JSON[typedJob]()).Receiver(ctx, Buffer(2))
-	waitFor(t, "the pump to take all three", func() bool { return q.Len() == 0 && len(rx.C) == 2 })
+	testutil.WaitFor(t, "the pump to take all three", func() bool { return q.Len() == 0 && len(rx.C) == 2 })
 	cancel()
 	if err := rx.Wait(); err != nil {
 		t.Fatal(err)
@@ -388,154 +388,6 @@ func TestMisplacedOptionsDoNotCompile(t *testing.T) {
 		if err == nil || !bytes.Contains(out, []byte(c.says)) {
 			t.Errorf("%s: compiled or failed for another reason (%v):\n%s", c.call, err, out)
 		}
-	}
-}
-
-// The typed twin of the cross-process stress test: two sender processes
-// push numbered JSON values through typed Sender pumps cancelled at
-// random (re-sending what Wait hands back), while this process receives
-// through typed Receiver pumps and direct receives cancelled at random.
-// Multiset sent = multiset received.
-type stressJob struct {
-	Sender, Seq int
-	Pad         string
-}
-
-func typedStressSenderChild() int {
-	id, _ := strconv.Atoi(os.Getenv("STRESS_ID"))
-	n, _ := strconv.Atoi(os.Getenv("STRESS_N"))
-	q, err := Open(os.Getenv("STRESS_QUEUE"), WriteOnly())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer q.Close()
-	jobs := Of(q, JSON[stressJob]())
-	var retry []stressJob
-	next, rounds := 0, 0
-	for next < n || len(retry) > 0 {
-		rounds++
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(2000))*time.Microsecond)
-		tx := jobs.Sender(ctx, Buffer(rand.IntN(4)), Priority(uint(rounds%3)))
-	feed:
-		for next < n || len(retry) > 0 {
-			j := stressJob{Sender: id, Seq: next, Pad: strings.Repeat("p", next%24)}
-			if len(retry) > 0 {
-				j = retry[0]
-			}
-			select {
-			case tx.C <- j:
-				if len(retry) > 0 {
-					retry = retry[1:]
-				} else {
-					next++
-				}
-			case <-tx.Done():
-				break feed
-			}
-		}
-		close(tx.C)
-		err := tx.Wait()
-		cancel()
-		var ue *UnsentError[stressJob]
-		switch {
-		case err == nil:
-		case errors.As(err, &ue) && errors.Is(err, context.DeadlineExceeded):
-			retry = append(ue.Values, retry...)
-		default:
-			fmt.Fprintln(os.Stderr, "Wait:", err)
-			return 1
-		}
-	}
-	fmt.Printf("sent %d in %d pump lifetimes\n", n, rounds)
-	return 0
-}
-
-func TestTypedStressNoLossAcrossProcessesWithRandomCancels(t *testing.T) {
-	skipWithoutSubprocesses(t)
-	senders, perSender := 2, 30_000
-	if raceEnabled || testing.Short() {
-		perSender = 3_000
-	}
-	q := newTestQueue(t, MaxMessages(10), MessageSize(96))
-	errs := make(chan error, senders)
-	var wg sync.WaitGroup
-	for id := range senders {
-		cmd, _, stderr := childCommand(t, "typed-stress-sender",
-			"STRESS_ID="+strconv.Itoa(id), "STRESS_N="+strconv.Itoa(perSender), "STRESS_QUEUE="+q.Name())
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := cmd.Wait(); err != nil {
-				errs <- fmt.Errorf("sender %d: %v\n%s", id, err, stderr)
-			}
-		}()
-	}
-	seen := make([][]int, senders)
-	for i := range seen {
-		seen[i] = make([]int, perSender)
-	}
-	jobs := Of(q, JSON[stressJob]())
-	total, pumps, direct := 0, 0, 0
-	record := func(j stressJob) {
-		if j.Sender < 0 || j.Sender >= senders || j.Seq < 0 || j.Seq >= perSender || j.Pad != strings.Repeat("p", j.Seq%24) {
-			t.Fatalf("corrupt value %+v", j)
-		}
-		seen[j.Sender][j.Seq]++
-		total++
-	}
-	deadline := time.Now().Add(5 * time.Minute)
-	for total < senders*perSender {
-		if time.Now().After(deadline) {
-			t.Fatalf("received %d of %d before the deadline", total, senders*perSender)
-		}
-		select {
-		case err := <-errs:
-			t.Fatal(err)
-		default:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(rand.IntN(2000))*time.Microsecond)
-		if rand.IntN(8) == 0 {
-			if j, _, err := jobs.Receive(ctx); err == nil {
-				record(j)
-				direct++
-			}
-			cancel()
-			continue
-		}
-		pumps++
-		rx := jobs.Receiver(ctx, Buffer(rand.IntN(4)))
-		for j := range rx.C {
-			record(j)
-		}
-		cancel()
-		if err := rx.Err(); err != nil {
-			t.Fatalf("Receiver: %v", err)
-		}
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	dups, missing := 0, 0
-	for id := range seen {
-		for _, n := range seen[id] {
-			switch {
-			case n == 0:
-				missing++
-			case n > 1:
-				dups += n - 1
-			}
-		}
-	}
-	t.Logf("typed: sent %d, received %d (%d via %d receive pumps, %d via direct Receive), duplicates %d, missing %d",
-		senders*perSender, total, total-direct, pumps, direct, dups, missing)
-	if dups != 0 || missing != 0 {
-		t.Fatalf("lost or duplicated values: %d duplicates, %d missing", dups, missing)
 	}
 }
 

@@ -14,8 +14,6 @@ import (
 	"io"
 	"io/fs"
 	"maps"
-	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -24,9 +22,9 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/chanmq/chanmq"
+	"github.com/chanmq/chanmq/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -34,35 +32,22 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chanmq-examples-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	dir, remove := testutil.BuildCommands("./receiver", "./sender", "./demo", "./workers")
 	binDir = dir
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./receiver", "./sender", "./demo", "./workers")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the examples: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { remove() }))
 }
 
 // queueName returns a fresh queue name with the prefix every test queue
 // of this repository has, removed when t ends.
 func queueName(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("/chanmq-test-ex-%016x", rand.Uint64())
-	t.Cleanup(func() { _ = chanmq.Unlink(name) })
-	return name
+	return testutil.QueueName(t, testutil.QueuePrefix+"ex-", chanmq.Unlink)
 }
 
 // command returns an example's command, killed if it outlives t.
 func command(t *testing.T, example string, args ...string) *exec.Cmd {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*testutil.Patience)
 	t.Cleanup(cancel)
 	return exec.CommandContext(ctx, filepath.Join(binDir, example), args...)
 }
@@ -84,17 +69,8 @@ func run(t *testing.T, example string, args ...string) string {
 func start(t *testing.T, example string, args ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
 	t.Helper()
 	cmd := command(t, example, args...)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd, bufio.NewReader(out), &stderr
+	out, stderr := testutil.StartPiped(t, cmd)
+	return cmd, out, stderr
 }
 
 // readUntil reads lines until one contains want, and returns them all.

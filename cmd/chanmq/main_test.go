@@ -10,7 +10,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,64 +20,33 @@ import (
 	"time"
 
 	"github.com/chanmq/chanmq"
+	"github.com/chanmq/chanmq/internal/mqueuefs"
+	"github.com/chanmq/chanmq/internal/testutil"
 	"go.uber.org/goleak"
 )
 
 // These tests build the command once and run it as a user would: separate
 // processes, pipes, signals and exit codes.
 
-// testPrefix starts every queue name the tests use (the library's tests
-// use "/chanmq-test-" too), so that leftovers of a crashed run can be
-// swept: queues outlive processes and queues_max is shared machine-wide.
-const testPrefix = "/chanmq-test-cli-"
+// testPrefix starts every queue name the tests use, so that leftovers of
+// a crashed run can be swept.
+const testPrefix = testutil.QueuePrefix + "cli-"
 
 // bin is the path of the command built by TestMain.
 var bin string
 
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "chanmq-cli-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
+	dir, remove := testutil.BuildCommands(".")
 	bin = filepath.Join(dir, "chanmq")
-	build := exec.Command("go", "build", "-o", bin, ".")
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "building chanmq: %v\n", err)
-		os.RemoveAll(dir)
-		os.Exit(1)
-	}
-	sweep()
-	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { os.RemoveAll(dir) }))
-}
-
-// sweep removes test queues older than a quarter of an hour (a live run's
-// are younger), when the mqueue filesystem can be read.
-func sweep() {
-	dir, release, _, err := mqueueFS()
-	if err != nil {
-		return
-	}
-	defer release()
-	entries, _ := os.ReadDir(dir)
-	for _, e := range entries {
-		if !strings.HasPrefix("/"+e.Name(), testPrefix) {
-			continue
-		}
-		if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > 15*time.Minute {
-			_ = chanmq.Unlink("/" + e.Name())
-		}
-	}
+	testutil.SweepQueues(testPrefix, chanmq.Unlink)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) { remove() }))
 }
 
 // queueName returns a fresh queue name, removed when t ends. The queue
 // itself is not created.
 func queueName(t *testing.T) string {
 	t.Helper()
-	name := fmt.Sprintf("%s%016x", testPrefix, rand.Uint64())
-	t.Cleanup(func() { _ = chanmq.Unlink(name) })
-	return name
+	return testutil.QueueName(t, testPrefix, chanmq.Unlink)
 }
 
 // newQueue creates a small queue with the command and returns its name.
@@ -95,11 +63,11 @@ type result struct {
 }
 
 // runCmd runs the command with stdin (nil: empty) and returns what it
-// printed and its exit code. A command that hangs is killed after a
-// generous minute so that the test fails instead of the whole run.
+// printed and its exit code. A command that hangs is killed after twice
+// testutil.Patience so that the test fails instead of the whole run.
 func runCmd(t *testing.T, stdin []byte, args ...string) result {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testutil.Patience)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin = bytes.NewReader(stdin)
@@ -158,7 +126,7 @@ func TestCreateStatLsRm(t *testing.T) {
 	}
 	// Mode and owner need the mqueue filesystem: /dev/mqueue, or a
 	// temporary mount, which needs root.
-	if _, release, _, err := mqueueFS(); err == nil {
+	if _, release, _, err := mqueuefs.Dir(); err == nil {
 		release()
 		for _, want := range []string{"-rw-r----- (0640)", "queued bytes:", "5", "owner:", "uid " + strconv.Itoa(os.Getuid())} {
 			if !strings.Contains(out, want) {
@@ -205,7 +173,7 @@ func regexpLine(out string, fields ...string) bool {
 func TestCreateDefaultModeIsOwnerOnly(t *testing.T) {
 	t.Parallel()
 	name := newQueue(t)
-	if _, release, _, err := mqueueFS(); err != nil {
+	if _, release, _, err := mqueuefs.Dir(); err != nil {
 		t.Skipf("mode not readable: %v", err)
 	} else {
 		release()
@@ -230,7 +198,7 @@ func TestCreateExisting(t *testing.T) {
 func TestSendRecvTwoProcesses(t *testing.T) {
 	t.Parallel()
 	name := newQueue(t, "-max", "2", "-size", "64")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*testutil.Patience)
 	defer cancel()
 	recv := exec.CommandContext(ctx, bin, "recv", name, "-n", "3")
 	var out, errOut bytes.Buffer
@@ -434,17 +402,8 @@ func TestRecvNonblock(t *testing.T) {
 func startRecv(t *testing.T, args ...string) (*exec.Cmd, *bufio.Reader, *bytes.Buffer) {
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"recv"}, args...)...)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return cmd, bufio.NewReader(stdout), &stderr
+	out, stderr := testutil.StartPiped(t, cmd)
+	return cmd, out, stderr
 }
 
 // TestSignalStopsFollow sends SIGINT (and SIGTERM) to a recv -follow

@@ -19,27 +19,12 @@ import (
 	"time"
 
 	"github.com/chanmq/chanmq"
+	"github.com/chanmq/chanmq/internal/testutil"
 	"golang.org/x/sys/unix"
 )
 
 // These tests give recv a standard output that fails or stalls, the way a
 // shell pipeline does, and check that no message it took is lost.
-
-// patience bounds every wait for a state the test expects to see soon; it
-// is long so that a slow machine fails a test only when something is wrong.
-const patience = 30 * time.Second
-
-// waitFor polls cond until it holds, and fails t after patience.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(patience)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up after %v waiting for %s", patience, what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
 
 // startTo starts cmd with its standard output going to stdout, which it
 // then closes (so that the child holds the only copy) and returns a
@@ -58,13 +43,14 @@ func startTo(t *testing.T, cmd *exec.Cmd, stdout *os.File) *bytes.Buffer {
 }
 
 // finish waits for cmd, started by startTo, and returns its exit code and
-// standard error. It kills a cmd that has not ended after patience.
+// standard error. It kills a cmd that has not ended after
+// testutil.Patience.
 func finish(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) result {
 	t.Helper()
-	hung := time.AfterFunc(patience, func() { _ = cmd.Process.Kill() })
+	hung := time.AfterFunc(testutil.Patience, func() { _ = cmd.Process.Kill() })
 	err := cmd.Wait()
 	if !hung.Stop() {
-		t.Fatalf("%q did not end within %v; stderr %q", cmd.Args, patience, stderr)
+		t.Fatalf("%q did not end within %v; stderr %q", cmd.Args, testutil.Patience, stderr)
 	}
 	if err != nil && !errors.As(err, new(*exec.ExitError)) {
 		t.Fatalf("%q: %v", cmd.Args, err)
@@ -169,7 +155,7 @@ func TestRecvPutsBackWhatABrokenPipeRefused(t *testing.T) {
 			r.Close() // the reader exits, as head -1 does
 			// A child that a parallel test forked while r was open holds a
 			// copy of it until it execs; until then a write succeeds.
-			waitFor(t, "the pipe to have no reader", func() bool {
+			testutil.WaitFor(t, "the pipe to have no reader", func() bool {
 				_, err := unix.Write(probe, []byte{0})
 				return errors.Is(err, unix.EPIPE)
 			})
@@ -294,7 +280,7 @@ func TestSignalWhileWritingStopsAfterTheMessageInHand(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer q.Close()
-			waitFor(t, "recv to take message 1 and fill the pipe", func() bool {
+			testutil.WaitFor(t, "recv to take message 1 and fill the pipe", func() bool {
 				n, err := unix.IoctlGetInt(int(r.Fd()), unix.TIOCINQ) // FIONREAD: bytes in the pipe
 				return q.Len() == count-1 && err == nil && n == pipeSize
 			})
@@ -305,7 +291,7 @@ func TestSignalWhileWritingStopsAfterTheMessageInHand(t *testing.T) {
 			// cancels its context within microseconds; nothing outside the
 			// process shows that step, so give it thousands of times that
 			// before the reader drains the pipe.
-			waitFor(t, "the kernel to deliver SIGINT", func() bool { return !signalPending(cmd.Process.Pid, syscall.SIGINT) })
+			testutil.WaitFor(t, "the kernel to deliver SIGINT", func() bool { return !signalPending(cmd.Process.Pid, syscall.SIGINT) })
 			time.Sleep(100 * time.Millisecond)
 
 			out, err := io.ReadAll(r)

@@ -12,15 +12,14 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/chanmq/chanmq"
+	"github.com/chanmq/chanmq/internal/testutil"
 	"go.uber.org/goleak"
 )
 
@@ -70,7 +69,7 @@ func owner(name string) int {
 	if err := peer.Run(); err != nil {
 		return fail(fmt.Errorf("peer: %v", err))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Patience)
 	defer cancel()
 	msg, _, err := q.Receive(ctx)
 	if err != nil {
@@ -103,8 +102,7 @@ func TestQueueIsPrivateToItsIPCNamespace(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("a new IPC namespace needs root (CAP_SYS_ADMIN)")
 	}
-	name := fmt.Sprintf("/chanmq-test-ns-%016x", rand.Uint64())
-	t.Cleanup(func() { _ = chanmq.Unlink(name) }) // in case it leaked into ours
+	name := testutil.QueueName(t, testutil.QueuePrefix+"ns-", chanmq.Unlink) // unlinked in case it leaked into ours
 
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), roleEnv+"=owner", nameEnv+"="+name)
