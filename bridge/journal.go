@@ -52,6 +52,23 @@ func appendRecord(b []byte, kind byte, payload ...[]byte) []byte {
 	return b
 }
 
+// appendRecordS is appendRecord for the payload head|s|mid|tail, without
+// converting s to a slice (no allocation on the per-message path).
+func appendRecordS(b []byte, kind byte, head []byte, s string, mid, tail []byte) []byte {
+	n := len(head) + len(s) + len(mid) + len(tail)
+	start := len(b)
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = append(b, kind)
+	b = append(b, head...)
+	b = append(b, s...)
+	b = append(b, mid...)
+	b = append(b, tail...)
+	crc := crc32.Checksum(b[start+8:], crcTable)
+	binary.LittleEndian.PutUint32(b[start+4:], crc)
+	return b
+}
+
 // readRecords calls fn for each whole record of data after the header and
 // returns how many bytes of data they (and the header) cover.
 func readRecords(data []byte, headerLen int, fn func(kind byte, payload []byte) error) (int, error) {
