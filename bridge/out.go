@@ -266,7 +266,9 @@ func (b *outBridge) newEpoch() error {
 // recover reads the journal, returns the messages it holds that were never
 // acknowledged (in journal order), and rewrites it to hold only those.
 func (b *outBridge) recover() ([]*nats.Msg, error) {
-	b.jf = journalFile{path: b.o.Journal, fsync: b.o.Fsync}
+	// Reserve room for the records up to a rewrite (past compactBytes),
+	// with a margin for the one append that crosses it.
+	b.jf = journalFile{path: b.o.Journal, fsync: b.o.Fsync, reserve: compactBytes + 1<<20}
 	data, err := readJournal(b.o.Journal)
 	if err != nil {
 		return nil, err
