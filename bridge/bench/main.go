@@ -40,8 +40,9 @@ var (
 	reps   = flag.Int("reps", 3, "runs per scenario (the median is reported)")
 	size   = flag.Int("size", 256, "message bytes")
 	window = flag.Int("window", mqbridge.DefaultWindow, "publish window (the out bridge's, and nats.go's max pending for the ceiling)")
+	qmax   = flag.Int("qmax", 10, "queue capacity in messages (10 is Linux's default fs.mqueue.msg_max; more needs CAP_SYS_RESOURCE or a raised sysctl)")
 	short  = flag.Bool("short", false, "one small run per scenario (smoke test)")
-	only   = flag.String("only", "", "run only this scenario (ceiling, ceiling_msgid, out, out_fsync, in, roundtrip) and the ceiling")
+	only   = flag.String("only", "", "run only this scenario (ceiling, ceiling_msgid, ceiling_bridge, out, out_fsync, in, roundtrip) and the ceiling")
 	cpuOut = flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	trace  = flag.String("trace", "", "write an execution trace of the whole run to `file`")
 )
@@ -84,7 +85,7 @@ func main() {
 	fmt.Printf("# %d messages of %d B per run (%d with fsync), median of %d; server embedded, file storage\n", *count, *size, *fsyncN, *reps)
 	ceiling := b.median("ceiling", *count, b.ceiling(false))
 	if *only != "" {
-		f := map[string]func(int) time.Duration{"ceiling": b.ceiling(false), "ceiling_msgid": b.ceiling(true),
+		f := map[string]func(int) time.Duration{"ceiling": b.ceiling(false), "ceiling_msgid": b.ceiling(true), "ceiling_bridge": b.ceilingBridge(),
 			"out": b.out(false), "out_fsync": b.out(true), "in": b.in(), "roundtrip": b.roundTrip()}[*only]
 		if f == nil {
 			log.Fatalf("-only %s: no such scenario", *only)
@@ -94,6 +95,7 @@ func main() {
 		return
 	}
 	withID := b.median("ceiling_msgid", *count, b.ceiling(true))
+	asBridge := b.median("ceiling_bridge", *count, b.ceilingBridge())
 	outNo := b.median("out", *count, b.out(false))
 	outSync := b.median("out_fsync", *fsyncN, b.out(true))
 	in := b.median("in", *count, b.in())
@@ -107,6 +109,7 @@ func main() {
 	}
 	row("nats.go PublishAsync, 256 B (engine ceiling)", "ceiling", ceiling)
 	row("nats.go PublishAsync with Nats-Msg-Id", "ceiling_msgid", withID)
+	row("nats.go PublishAsync as the bridge publishes (ID, expected stream, ack timeout)", "ceiling_bridge", asBridge)
 	row("out: queue -> JetStream, journal, no fsync", "out", outNo)
 	row("out: queue -> JetStream, journal, fsync each message", "out_fsync", outSync)
 	row("in: JetStream -> queue", "in", in)
@@ -114,7 +117,7 @@ func main() {
 	for _, f := range []struct {
 		k string
 		v float64
-	}{{"ceiling", ceiling}, {"ceiling_msgid", withID}, {"out", outNo}, {"out_fsync", outSync}, {"in", in}, {"roundtrip", rt}} {
+	}{{"ceiling", ceiling}, {"ceiling_msgid", withID}, {"ceiling_bridge", asBridge}, {"out", outNo}, {"out_fsync", outSync}, {"in", in}, {"roundtrip", rt}} {
 		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f cpu_us_per_msg=%.2f\n", f.k, *size, f.v, ceiling/f.v, b.cpu[f.k])
 	}
 }
@@ -215,7 +218,7 @@ func (b *bench) dropStream(name string) {
 }
 
 func (b *bench) queue() *chanmq.Queue {
-	q, err := chanmq.CreateTemp("/chanmq-bridge-bench-", chanmq.MaxMessages(10), chanmq.MessageSize(1024))
+	q, err := chanmq.CreateTemp("/chanmq-bridge-bench-", chanmq.MaxMessages(*qmax), chanmq.MessageSize(1024))
 	check(err)
 	return q
 }
@@ -251,6 +254,33 @@ func (b *bench) ceiling(withID bool) func(n int) time.Duration {
 			}
 		}
 		<-b.js.PublishAsyncComplete()
+		return b.stop(t0)
+	}
+}
+
+// ceilingBridge is nats.go's async publish of what the out bridge
+// publishes, with its client settings: a message ID and the expected
+// stream in the headers, an acknowledgement timeout (a timer per publish
+// in nats.go) and twice the window as max pending.
+func (b *bench) ceilingBridge() func(n int) time.Duration {
+	return func(n int) time.Duration {
+		name, subj := b.freshStream()
+		defer b.dropStream(name)
+		js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(2*(*window)),
+			jetstream.WithPublishAsyncTimeout(mqbridge.DefaultAckTimeout))
+		check(err)
+		defer js.CleanupPublisher()
+		data := b.payload()
+		prefix := fmt.Sprintf("bench-%d-", b.run)
+		stream := []string{name}
+		t0 := b.start()
+		for i := range n {
+			m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{nats.MsgIdHdr: []string{prefix + strconv.Itoa(i)}, nats.ExpectedStreamHdr: stream}}
+			if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
+				log.Fatalf("publish: %v", err)
+			}
+		}
+		<-js.PublishAsyncComplete()
 		return b.stop(t0)
 	}
 }
