@@ -23,9 +23,11 @@ import (
 // cache as write(2) would, so it survives a kill of the process the moment
 // the copy is done, without a syscall per record. With fsync, and where
 // the space cannot be reserved or mapped, or once it is used up, each
-// append is one write(2) at the end of the records. A rewrite (compaction) writes a new file beside the old
-// one, syncs it and renames it over, so the journal is always one whole
-// generation or the next.
+// append is one write(2) at the end of the records.
+//
+// A rewrite (compaction) writes a new file beside the old one, syncs it and
+// renames it over, so the journal is always one whole generation or the
+// next.
 
 const (
 	frameSize = 9 // length, crc, kind

@@ -445,7 +445,7 @@ func (b *outBridge) unjournaled(data []byte, prio uint, err error) error {
 }
 
 // journal gives the message a new ID and appends it to the journal, with
-// the acknowledgements recorded since the last write, in one write(2).
+// the acknowledgements recorded since the last write, in one append.
 func (b *outBridge) journal(data []byte, prio uint) (*nats.Msg, error) {
 	b.mu.Lock()
 	if b.jf.size > compactBytes {
@@ -457,7 +457,7 @@ func (b *outBridge) journal(data []byte, prio uint) (*nats.Msg, error) {
 	id := b.epoch + strconv.FormatUint(b.next, 10)
 	b.next++
 	// The acknowledgements recorded since the last write go first, then
-	// the message: one write(2).
+	// the message: one append (a copy into the mapping, or a write(2)).
 	buf := appendMsgRecord(append(b.buf[:0], b.acked...), id, uint16(prio), data)
 	if err := b.jf.append(buf); err != nil {
 		b.mu.Unlock()
