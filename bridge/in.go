@@ -28,6 +28,11 @@ const inMagic = "chanmq-bridge in 1\n"
 // before it is rewritten with only those still needed.
 const inCompactRecords = 1 << 18
 
+// inReserve is the journal space an in bridge reserves for appending: a
+// sequence record is 17 bytes, so inCompactRecords of them and as many
+// carried over fit (beyond it, appends use write(2)).
+const inReserve = 10 << 20
+
 // In forwards the messages of a JetStream stream, through a durable pull
 // consumer, into a local queue.
 //
@@ -207,7 +212,7 @@ func (b *inBridge) check(ctx context.Context, prefetch int) error {
 // recover loads the sequences already sent, drops those the consumer's ack
 // floor shows were acknowledged, and rewrites the journal with the rest.
 func (b *inBridge) recover(ctx context.Context) error {
-	b.jf = journalFile{path: b.i.Journal, fsync: b.i.Fsync}
+	b.jf = journalFile{path: b.i.Journal, fsync: b.i.Fsync, reserve: inReserve}
 	data, err := readJournal(b.i.Journal)
 	if err != nil {
 		return err

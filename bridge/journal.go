@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"os"
 	"path/filepath"
 )
@@ -14,12 +13,21 @@ import (
 //
 //	length uint32 | crc32c(kind|payload) uint32 | kind byte | payload
 //
-// (little endian), written with one write(2) each time, so a process killed
-// at any point leaves at most one torn record at the tail; recovery stops at
-// the first record whose frame or checksum does not match and the next
-// rewrite drops it. A rewrite (compaction) writes a new file beside the old
-// one, syncs it and renames it over, so the journal is always one whole
-// generation or the next.
+// (little endian), appended whole each time, so a process killed at any
+// point leaves at most one torn record at the tail; recovery stops at the
+// first record whose frame or checksum does not match (or at the zeros of
+// the space reserved past the last record) and the next rewrite drops it.
+//
+// Without fsync a journal is appended by copying into a shared mapping of
+// space reserved beforehand (fallocate): a store into it lands in the page
+// cache as write(2) would, so it survives a kill of the process the moment
+// the copy is done, without a syscall per record. With fsync, and where
+// the space cannot be reserved or mapped, or once it is used up, each
+// append is one write(2) at the end of the records.
+//
+// A rewrite (compaction) writes a new file beside the old one, syncs it and
+// renames it over, so the journal is always one whole generation or the
+// next.
 
 const (
 	frameSize = 9 // length, crc, kind
@@ -52,6 +60,23 @@ func appendRecord(b []byte, kind byte, payload ...[]byte) []byte {
 	return b
 }
 
+// appendRecordS is appendRecord for the payload head|s|mid|tail, without
+// converting s to a slice (no allocation on the per-message path).
+func appendRecordS(b []byte, kind byte, head []byte, s string, mid, tail []byte) []byte {
+	n := len(head) + len(s) + len(mid) + len(tail)
+	start := len(b)
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	b = append(b, kind)
+	b = append(b, head...)
+	b = append(b, s...)
+	b = append(b, mid...)
+	b = append(b, tail...)
+	crc := crc32.Checksum(b[start+8:], crcTable)
+	binary.LittleEndian.PutUint32(b[start+4:], crc)
+	return b
+}
+
 // readRecords calls fn for each whole record of data after the header and
 // returns how many bytes of data they (and the header) cover.
 func readRecords(data []byte, headerLen int, fn func(kind byte, payload []byte) error) (int, error) {
@@ -78,8 +103,12 @@ func readRecords(data []byte, headerLen int, fn func(kind byte, payload []byte) 
 type journalFile struct {
 	path  string
 	f     *os.File
-	size  int64
+	size  int64 // bytes of header and records; what follows is reserved space (zeros)
 	fsync bool
+	// reserve, if not 0, is how many bytes a rewrite reserves and maps for
+	// appending (ignored with fsync).
+	reserve int64
+	m       []byte // the mapping of the reserved space, or nil
 }
 
 // readJournal returns the contents of the journal at path, or nil when
@@ -104,7 +133,7 @@ func (jf *journalFile) rewrite(contents []byte) error {
 		return fmt.Errorf("journal directory: %w", err)
 	}
 	tmp := jf.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) // read too: a shared writable mapping needs it
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -112,13 +141,21 @@ func (jf *journalFile) rewrite(contents []byte) error {
 		f.Close()
 		return fmt.Errorf("journal: %w", err)
 	}
+	var m []byte
+	if jf.reserve > int64(len(contents)) && !jf.fsync {
+		if m, err = mapJournal(f, jf.reserve); err != nil {
+			m = nil // appends use write(2)
+		}
+	}
 	// Always sync a rewrite, fsync flag or not: it is rare, and the rename
 	// must never publish an empty file after a host crash.
 	if err := f.Sync(); err != nil {
+		unmapJournal(m)
 		f.Close()
 		return fmt.Errorf("journal: %w", err)
 	}
 	if err := os.Rename(tmp, jf.path); err != nil {
+		unmapJournal(m)
 		f.Close()
 		return fmt.Errorf("journal: %w", err)
 	}
@@ -126,23 +163,23 @@ func (jf *journalFile) rewrite(contents []byte) error {
 		_ = d.Sync()
 		d.Close()
 	}
-	if jf.f != nil {
-		jf.f.Close()
-	}
-	// Keep appending through the new file's descriptor (O_APPEND is not
-	// needed: only this process writes, at the end).
-	if _, err := f.Seek(0, io.SeekEnd); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	jf.f, jf.size = f, int64(len(contents))
+	jf.close()
+	// Keep appending through the new file's descriptor (only this process
+	// writes, at the end of the records).
+	jf.f, jf.m, jf.size = f, m, int64(len(contents))
 	return nil
 }
 
-// append writes b (whole records) with one write(2), and syncs the data
-// when the journal was opened with fsync.
+// append adds b (whole records) after the last record: a copy into the
+// mapping if it fits, else one write(2); then syncs the data when the
+// journal was opened with fsync.
 func (jf *journalFile) append(b []byte) error {
-	if _, err := jf.f.Write(b); err != nil {
+	if end := jf.size + int64(len(b)); end <= int64(len(jf.m)) {
+		copy(jf.m[jf.size:end], b)
+		jf.size = end
+		return nil
+	}
+	if _, err := jf.f.WriteAt(b, jf.size); err != nil {
 		return fmt.Errorf("journal write: %w", err)
 	}
 	jf.size += int64(len(b))
@@ -155,6 +192,10 @@ func (jf *journalFile) append(b []byte) error {
 }
 
 func (jf *journalFile) close() error {
+	if jf.m != nil {
+		unmapJournal(jf.m)
+		jf.m = nil
+	}
 	if jf.f == nil {
 		return nil
 	}

@@ -38,14 +38,14 @@ func TestOutJournalRecoversUnacknowledgedInOrderWithTheirIDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.mu.Unlock()
-	// A torn record at the tail, as a kill in the middle of a write(2)
-	// could leave.
+	// A torn record at the tail, as a kill in the middle of an append
+	// could leave (in the reserved space, when the journal has one).
 	torn := appendRecord(nil, 'M', []byte("partial message"))
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write(torn[:len(torn)-3])
+	f.WriteAt(torn[:len(torn)-3], b.jf.size)
 	f.Close()
 	b.jf.close()
 
@@ -128,5 +128,67 @@ func TestOutJournalRewriteKeepsInFlightAndNeverReusesIDs(t *testing.T) {
 	}
 	if strings.Join(ids, " ") != strings.Join(kept, " ") {
 		t.Errorf("after %d rewrites recovered %v, want the unacknowledged %v", len(epochs), ids, kept)
+	}
+}
+
+// A journal appends into its reserved space (a mapping), then past it with
+// write(2); every record reads back, and a torn record in the reserved
+// space ends the records there.
+func TestJournalAppendsPastItsReservedSpace(t *testing.T) {
+	for _, fsync := range []bool{false, true} {
+		path := filepath.Join(t.TempDir(), "j")
+		jf := journalFile{path: path, reserve: 4096, fsync: fsync}
+		if err := jf.rewrite([]byte(outMagic)); err != nil {
+			t.Fatal(err)
+		}
+		if !fsync && jf.m == nil {
+			t.Log("no mapping on this filesystem: write(2) only")
+		}
+		const n = 100 // 100 records of 109 bytes: past the 4096 reserved
+		for i := range n {
+			if err := jf.append(appendRecord(nil, 'M', []byte(strings.Repeat(string(rune('a'+i%26)), 100)))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		end := jf.size
+		if err := jf.close(); err != nil {
+			t.Fatal(err)
+		}
+		count := func() int {
+			data, err := readJournal(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := 0
+			if _, err := readRecords(data, len(outMagic), func(byte, []byte) error { got++; return nil }); err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		if got := count(); got != n {
+			t.Errorf("fsync=%v: read %d records back, want %d", fsync, got, n)
+		}
+		if int(end) != len(outMagic)+n*109 {
+			t.Errorf("fsync=%v: size %d, want %d", fsync, end, len(outMagic)+n*109)
+		}
+
+		// Torn inside the reserved space: the records before it stay.
+		jf = journalFile{path: path, reserve: 1 << 20, fsync: fsync}
+		if err := jf.rewrite([]byte(outMagic)); err != nil {
+			t.Fatal(err)
+		}
+		for range 3 {
+			if err := jf.append(appendRecord(nil, 'A', []byte("id"))); err != nil {
+				t.Fatal(err)
+			}
+		}
+		torn := appendRecord(nil, 'M', []byte("partial message"))
+		if err := jf.append(torn[:len(torn)-4]); err != nil {
+			t.Fatal(err)
+		}
+		jf.close()
+		if got := count(); got != 3 {
+			t.Errorf("fsync=%v: with a torn tail, read %d records, want 3", fsync, got)
+		}
 	}
 }

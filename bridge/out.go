@@ -84,6 +84,7 @@ type Out struct {
 type flight struct {
 	msg   *nats.Msg
 	order uint64 // journal order, so that a rewrite keeps it
+	prio  uint16
 }
 
 // outBridge is one running Out.
@@ -104,8 +105,9 @@ type outBridge struct {
 	next     uint64 // sequence of the next new message ID in epoch
 	order    uint64
 	inflight map[string]flight // by message ID
-	acked    [][]byte          // acknowledged IDs not yet written to the journal
+	acked    []byte            // 'A' records of acknowledged IDs not yet written to the journal
 	buf      []byte
+	streamH  []string // the Nats-Expected-Stream header value, shared by every message (never modified)
 }
 
 // Run forwards messages until ctx is done or a fault stops it. A cancelled
@@ -228,6 +230,7 @@ func (b *outBridge) check(ctx context.Context, nc *nats.Conn) error {
 		return fmt.Errorf("mqbridge: out %s: subject %q is captured by stream %q, not %q: fix -subject or -stream", q.Name(), o.Subject, name, o.Stream)
 	}
 	b.stream = name
+	b.streamH = []string{name}
 	s, err := b.js.Stream(ctx, name)
 	if err != nil {
 		return fmt.Errorf("mqbridge: out %s: stream %q: %w", q.Name(), name, err)
@@ -263,7 +266,9 @@ func (b *outBridge) newEpoch() error {
 // recover reads the journal, returns the messages it holds that were never
 // acknowledged (in journal order), and rewrites it to hold only those.
 func (b *outBridge) recover() ([]*nats.Msg, error) {
-	b.jf = journalFile{path: b.o.Journal, fsync: b.o.Fsync}
+	// Reserve room for the records up to a rewrite (past compactBytes),
+	// with a margin for the one append that crosses it.
+	b.jf = journalFile{path: b.o.Journal, fsync: b.o.Fsync, reserve: compactBytes + 1<<20}
 	data, err := readJournal(b.o.Journal)
 	if err != nil {
 		return nil, err
@@ -282,7 +287,7 @@ func (b *outBridge) recover() ([]*nats.Msg, error) {
 				prio := binary.LittleEndian.Uint16(p[1+p[0]:])
 				body := p[1+int(p[0])+2:]
 				b.order++
-				b.inflight[id] = flight{msg: b.newMsg(id, uint(prio), slices.Clone(body)), order: b.order}
+				b.inflight[id] = flight{msg: b.newMsg(id, uint(prio), slices.Clone(body)), order: b.order, prio: prio}
 			case 'A':
 				delete(b.inflight, string(p))
 			}
@@ -300,11 +305,7 @@ func (b *outBridge) recover() ([]*nats.Msg, error) {
 }
 
 func (b *outBridge) inflightInOrder() []*nats.Msg {
-	fs := make([]flight, 0, len(b.inflight))
-	for _, f := range b.inflight {
-		fs = append(fs, f)
-	}
-	slices.SortFunc(fs, func(x, y flight) int { return int(x.order - y.order) })
+	fs := b.flightsInOrder()
 	msgs := make([]*nats.Msg, len(fs))
 	for i, f := range fs {
 		msgs[i] = f.msg
@@ -312,12 +313,21 @@ func (b *outBridge) inflightInOrder() []*nats.Msg {
 	return msgs
 }
 
+func (b *outBridge) flightsInOrder() []flight {
+	fs := make([]flight, 0, len(b.inflight))
+	for _, f := range b.inflight {
+		fs = append(fs, f)
+	}
+	slices.SortFunc(fs, func(x, y flight) int { return int(x.order - y.order) })
+	return fs
+}
+
 // rewriteLocked replaces the journal with the messages in flight and takes
 // a new epoch for new IDs. Call it with b.mu held (or before Run shares b).
 func (b *outBridge) rewriteLocked() error {
 	contents := []byte(outMagic)
-	for _, m := range b.inflightInOrder() {
-		contents = appendMsgRecord(contents, m)
+	for _, f := range b.flightsInOrder() {
+		contents = appendMsgRecord(contents, f.msg.Header.Get(nats.MsgIdHdr), f.prio, f.msg.Data)
 	}
 	if err := b.jf.rewrite(contents); err != nil {
 		return err
@@ -326,24 +336,23 @@ func (b *outBridge) rewriteLocked() error {
 	return b.newEpoch()
 }
 
-func appendMsgRecord(b []byte, m *nats.Msg) []byte {
-	id := m.Header.Get(nats.MsgIdHdr)
+// appendMsgRecord appends the record of a message: id length, id,
+// priority, data.
+func appendMsgRecord(b []byte, id string, prio uint16, data []byte) []byte {
 	var head [3]byte
 	head[0] = byte(len(id))
-	binary.LittleEndian.PutUint16(head[1:], uint16(priorityOf(m)))
-	return appendRecord(b, 'M', head[:1], []byte(id), head[1:], m.Data)
+	binary.LittleEndian.PutUint16(head[1:], prio)
+	return appendRecordS(b, 'M', head[:1], id, head[1:], data)
 }
 
-// priorityOf returns the priority the out direction put in m's header.
-func priorityOf(m *nats.Msg) uint {
-	p, _ := strconv.ParseUint(m.Header.Get(PriorityHeader), 10, 16)
-	return uint(p)
-}
-
+// newMsg builds the message to publish: its headers are the ID, the
+// expected stream (a slice shared by all messages; nothing modifies it)
+// and the priority when it is not 0.
 func (b *outBridge) newMsg(id string, prio uint, data []byte) *nats.Msg {
-	h := nats.Header{nats.MsgIdHdr: []string{id}}
+	h := make(nats.Header, 3)
+	h[nats.MsgIdHdr] = []string{id}
 	if b.stream != "" {
-		h[nats.ExpectedStreamHdr] = []string{b.stream}
+		h[nats.ExpectedStreamHdr] = b.streamH
 	}
 	if prio != 0 {
 		h[PriorityHeader] = []string{strconv.FormatUint(uint64(prio), 10)}
@@ -436,30 +445,30 @@ func (b *outBridge) unjournaled(data []byte, prio uint, err error) error {
 }
 
 // journal gives the message a new ID and appends it to the journal, with
-// the acknowledgements recorded since the last write, in one write(2).
+// the acknowledgements recorded since the last write, in one append.
 func (b *outBridge) journal(data []byte, prio uint) (*nats.Msg, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.jf.size > compactBytes {
 		if err := b.rewriteLocked(); err != nil {
+			b.mu.Unlock()
 			return nil, err
 		}
 	}
 	id := b.epoch + strconv.FormatUint(b.next, 10)
 	b.next++
-	m := b.newMsg(id, prio, data)
-	buf := b.buf[:0]
-	for _, a := range b.acked {
-		buf = appendRecord(buf, 'A', a)
-	}
-	buf = appendMsgRecord(buf, m)
+	// The acknowledgements recorded since the last write go first, then
+	// the message: one append (a copy into the mapping, or a write(2)).
+	buf := appendMsgRecord(append(b.buf[:0], b.acked...), id, uint16(prio), data)
 	if err := b.jf.append(buf); err != nil {
+		b.mu.Unlock()
 		return nil, err
 	}
 	b.acked = b.acked[:0]
 	b.buf = buf
 	b.order++
-	b.inflight[id] = flight{msg: m, order: b.order}
+	m := b.newMsg(id, prio, data)
+	b.inflight[id] = flight{msg: m, order: b.order, prio: uint16(prio)}
+	b.mu.Unlock()
 	return m, nil
 }
 
@@ -469,10 +478,7 @@ func (b *outBridge) flushAcksLocked() error {
 	if len(b.acked) == 0 || b.jf.f == nil {
 		return nil
 	}
-	buf := b.buf[:0]
-	for _, a := range b.acked {
-		buf = appendRecord(buf, 'A', a)
-	}
+	buf := append(b.buf[:0], b.acked...)
 	b.buf = buf
 	b.acked = b.acked[:0]
 	return b.jf.append(buf)
@@ -500,7 +506,7 @@ func (b *outBridge) onAckID(id string) bool {
 	_, ok := b.inflight[id]
 	if ok {
 		delete(b.inflight, id)
-		b.acked = append(b.acked, []byte(id))
+		b.acked = appendRecordS(b.acked, 'A', nil, id, nil, nil)
 	}
 	b.mu.Unlock()
 	return ok

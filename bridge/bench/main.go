@@ -24,6 +24,7 @@ import (
 	rtrace "runtime/trace"
 	"slices"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/chanmq/chanmq"
@@ -39,8 +40,9 @@ var (
 	reps   = flag.Int("reps", 3, "runs per scenario (the median is reported)")
 	size   = flag.Int("size", 256, "message bytes")
 	window = flag.Int("window", mqbridge.DefaultWindow, "publish window (the out bridge's, and nats.go's max pending for the ceiling)")
+	qmax   = flag.Int("qmax", 10, "queue capacity in messages (10 is Linux's default fs.mqueue.msg_max; more needs CAP_SYS_RESOURCE or a raised sysctl)")
 	short  = flag.Bool("short", false, "one small run per scenario (smoke test)")
-	only   = flag.String("only", "", "run only this scenario (ceiling, ceiling_msgid, out, out_fsync, in, roundtrip) and the ceiling")
+	only   = flag.String("only", "", "run only this scenario (ceiling, ceiling_msgid, ceiling_bridge, out, out_fsync, in, roundtrip) and the ceiling")
 	cpuOut = flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	trace  = flag.String("trace", "", "write an execution trace of the whole run to `file`")
 )
@@ -79,42 +81,44 @@ func main() {
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(*window))
 	check(err)
 
-	b := &bench{nc: nc, js: js, dir: dir}
+	b := &bench{nc: nc, js: js, dir: dir, cpu: map[string]float64{}}
 	fmt.Printf("# %d messages of %d B per run (%d with fsync), median of %d; server embedded, file storage\n", *count, *size, *fsyncN, *reps)
 	ceiling := b.median("ceiling", *count, b.ceiling(false))
 	if *only != "" {
-		f := map[string]func(int) time.Duration{"ceiling": b.ceiling(false), "ceiling_msgid": b.ceiling(true),
+		f := map[string]func(int) time.Duration{"ceiling": b.ceiling(false), "ceiling_msgid": b.ceiling(true), "ceiling_bridge": b.ceilingBridge(),
 			"out": b.out(false), "out_fsync": b.out(true), "in": b.in(), "roundtrip": b.roundTrip()}[*only]
 		if f == nil {
 			log.Fatalf("-only %s: no such scenario", *only)
 		}
 		r := b.median(*only, *count, f)
-		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f\n", *only, *size, r, ceiling/r)
+		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f cpu_us_per_msg=%.2f\n", *only, *size, r, ceiling/r, b.cpu[*only])
 		return
 	}
 	withID := b.median("ceiling_msgid", *count, b.ceiling(true))
+	asBridge := b.median("ceiling_bridge", *count, b.ceilingBridge())
 	outNo := b.median("out", *count, b.out(false))
 	outSync := b.median("out_fsync", *fsyncN, b.out(true))
 	in := b.median("in", *count, b.in())
 	rt := b.median("roundtrip", *count, b.roundTrip())
 
 	fmt.Println()
-	fmt.Println("| scenario | msg/s | ceiling ÷ scenario |")
-	fmt.Println("|---|---|---|")
-	row := func(name string, r float64) {
-		fmt.Printf("| %s | %.0f | %.2f× |\n", name, r, ceiling/r)
+	fmt.Println("| scenario | msg/s | ceiling ÷ scenario | ceiling with IDs ÷ scenario | bridge-like ceiling ÷ scenario | µs CPU/msg (whole process) |")
+	fmt.Println("|---|---|---|---|---|---|")
+	row := func(name, key string, r float64) {
+		fmt.Printf("| %s | %.0f | %.2f× | %.2f× | %.2f× | %.2f |\n", name, r, ceiling/r, withID/r, asBridge/r, b.cpu[key])
 	}
-	row("nats.go PublishAsync, 256 B (engine ceiling)", ceiling)
-	row("nats.go PublishAsync with Nats-Msg-Id", withID)
-	row("out: queue -> JetStream, journal, no fsync", outNo)
-	row("out: queue -> JetStream, journal, fsync each message", outSync)
-	row("in: JetStream -> queue", in)
-	row("round trip: queue -> JetStream -> queue (one process, both bridges)", rt)
+	row("nats.go PublishAsync, 256 B (engine ceiling)", "ceiling", ceiling)
+	row("nats.go PublishAsync with Nats-Msg-Id", "ceiling_msgid", withID)
+	row("nats.go PublishAsync as the bridge publishes (ID, expected stream, ack timeout)", "ceiling_bridge", asBridge)
+	row("out: queue -> JetStream, journal, no fsync", "out", outNo)
+	row("out: queue -> JetStream, journal, fsync each message", "out_fsync", outSync)
+	row("in: JetStream -> queue", "in", in)
+	row("round trip: queue -> JetStream -> queue (one process, both bridges)", "roundtrip", rt)
 	for _, f := range []struct {
 		k string
 		v float64
-	}{{"ceiling", ceiling}, {"ceiling_msgid", withID}, {"out", outNo}, {"out_fsync", outSync}, {"in", in}, {"roundtrip", rt}} {
-		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f\n", f.k, *size, f.v, ceiling/f.v)
+	}{{"ceiling", ceiling}, {"ceiling_msgid", withID}, {"ceiling_bridge", asBridge}, {"out", outNo}, {"out_fsync", outSync}, {"in", in}, {"roundtrip", rt}} {
+		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f cpu_us_per_msg=%.2f\n", f.k, *size, f.v, ceiling/f.v, b.cpu[f.k])
 	}
 }
 
@@ -129,19 +133,58 @@ type bench struct {
 	js  jetstream.JetStream
 	dir string
 	run int
+	cpu map[string]float64 // µs of process CPU per message, by scenario (median)
+
+	cpu0, lastCPU time.Duration // CPU time at the start of the timed run, and used by the last one
 }
 
 // median runs fn reps times for n messages and returns the median rate.
 func (b *bench) median(name string, n int, fn func(n int) time.Duration) float64 {
-	var rates []float64
+	var rates, cpus []float64
 	for range *reps {
 		d := fn(n)
 		rates = append(rates, float64(n)/d.Seconds())
+		cpus = append(cpus, float64(b.lastCPU.Nanoseconds())/1e3/float64(n))
 	}
 	slices.Sort(rates)
+	slices.Sort(cpus)
 	r := rates[len(rates)/2]
-	fmt.Fprintf(os.Stderr, "%-14s %9.0f msg/s  (runs: %v)\n", name, r, fmtRates(rates))
+	b.cpu[name] = cpus[len(cpus)/2]
+	fmt.Fprintf(os.Stderr, "%-14s %9.0f msg/s  (runs: %v)  %.2f µs CPU/msg (runs: %v)\n", name, r, fmtRates(rates), b.cpu[name], fmtCPU(cpus))
 	return r
+}
+
+// start marks the start of a timed run (wall clock and CPU).
+func (b *bench) start() time.Time {
+	b.cpu0 = cpuTime()
+	return time.Now()
+}
+
+// stop ends the timed run started at t0 and returns its duration; the CPU
+// it used goes to b.lastCPU.
+func (b *bench) stop(t0 time.Time) time.Duration {
+	d := time.Since(t0)
+	b.lastCPU = cpuTime() - b.cpu0
+	return d
+}
+
+// cpuTime is the CPU time (user and system) this process used so far: the
+// server, the client and the bridge together, since all run in it.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	check(syscall.Getrusage(syscall.RUSAGE_SELF, &ru))
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func fmtCPU(cs []float64) string {
+	s := ""
+	for i, c := range cs {
+		if i > 0 {
+			s += " "
+		}
+		s += strconv.FormatFloat(c, 'f', 2, 64)
+	}
+	return s
 }
 
 func fmtRates(rs []float64) string {
@@ -175,7 +218,7 @@ func (b *bench) dropStream(name string) {
 }
 
 func (b *bench) queue() *chanmq.Queue {
-	q, err := chanmq.CreateTemp("/chanmq-bridge-bench-", chanmq.MaxMessages(10), chanmq.MessageSize(1024))
+	q, err := chanmq.CreateTemp("/chanmq-bridge-bench-", chanmq.MaxMessages(*qmax), chanmq.MessageSize(1024))
 	check(err)
 	return q
 }
@@ -200,7 +243,7 @@ func (b *bench) ceiling(withID bool) func(n int) time.Duration {
 		defer b.dropStream(name)
 		data := b.payload()
 		prefix := fmt.Sprintf("bench-%d-", b.run)
-		t0 := time.Now()
+		t0 := b.start()
 		for i := range n {
 			m := &nats.Msg{Subject: subj, Data: data}
 			if withID {
@@ -211,7 +254,34 @@ func (b *bench) ceiling(withID bool) func(n int) time.Duration {
 			}
 		}
 		<-b.js.PublishAsyncComplete()
-		return time.Since(t0)
+		return b.stop(t0)
+	}
+}
+
+// ceilingBridge is nats.go's async publish of what the out bridge
+// publishes, with its client settings: a message ID and the expected
+// stream in the headers, an acknowledgement timeout (a timer per publish
+// in nats.go) and twice the window as max pending.
+func (b *bench) ceilingBridge() func(n int) time.Duration {
+	return func(n int) time.Duration {
+		name, subj := b.freshStream()
+		defer b.dropStream(name)
+		js, err := jetstream.New(b.nc, jetstream.WithPublishAsyncMaxPending(2*(*window)),
+			jetstream.WithPublishAsyncTimeout(mqbridge.DefaultAckTimeout))
+		check(err)
+		defer js.CleanupPublisher()
+		data := b.payload()
+		prefix := fmt.Sprintf("bench-%d-", b.run)
+		stream := []string{name}
+		t0 := b.start()
+		for i := range n {
+			m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{nats.MsgIdHdr: []string{prefix + strconv.Itoa(i)}, nats.ExpectedStreamHdr: stream}}
+			if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
+				log.Fatalf("publish: %v", err)
+			}
+		}
+		<-js.PublishAsyncComplete()
+		return b.stop(t0)
 	}
 }
 
@@ -246,7 +316,7 @@ func (b *bench) out(fsync bool) func(n int) time.Duration {
 		done := make(chan error, 1)
 		go func() { done <- o.Run(ctx, b.nc) }()
 		data := b.payload()
-		t0 := time.Now()
+		t0 := b.start()
 		go func() {
 			for range n {
 				if err := q.Send(ctx, data, 0); err != nil {
@@ -255,7 +325,7 @@ func (b *bench) out(fsync bool) func(n int) time.Duration {
 			}
 		}()
 		b.waitStored(name, n)
-		d := time.Since(t0)
+		d := b.stop(t0)
 		cancel()
 		check(<-done)
 		return d
@@ -294,10 +364,10 @@ func (b *bench) in() func(n int) time.Duration {
 		i := &mqbridge.In{Queue: q, Stream: name, Durable: "bench", CreateConsumer: true,
 			Journal: filepath.Join(b.dir, fmt.Sprintf("in%d", b.run)), Log: quiet}
 		done := make(chan error, 1)
-		t0 := time.Now()
+		t0 := b.start()
 		go func() { done <- i.Run(ctx, b.nc) }()
 		drain(q, n)
-		d := time.Since(t0)
+		d := b.stop(t0)
 		cancel()
 		check(<-done)
 		return d
@@ -320,7 +390,7 @@ func (b *bench) roundTrip() func(n int) time.Duration {
 		done := make(chan error, 1)
 		go func() { done <- mqbridge.Run(ctx, b.nc, o, i) }()
 		data := b.payload()
-		t0 := time.Now()
+		t0 := b.start()
 		go func() {
 			for range n {
 				if err := src.Send(ctx, data, 0); err != nil {
@@ -329,7 +399,7 @@ func (b *bench) roundTrip() func(n int) time.Duration {
 			}
 		}()
 		drain(dst, n)
-		d := time.Since(t0)
+		d := b.stop(t0)
 		cancel()
 		check(<-done)
 		return d
