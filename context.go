@@ -142,13 +142,10 @@ func (w *waiter) attempt(buf []byte, prio uint) (int, uint, error) {
 // one attempt and returns errAgain if it would wait. With block true it
 // waits until the syscall succeeds or fails, ctx ends, the Queue closes,
 // or interrupted reports true (errInterrupted). err is a raw errno,
-// ErrClosed, errInterrupted or ctx's error; a call whose ctx has ended
-// makes no syscall, and a message received is always returned, even if
-// ctx ends at the same moment.
+// ErrClosed, errInterrupted or ctx's error; a message received is always
+// returned, even if ctx ends at the same moment. The caller checks first
+// that ctx has not ended (ctxEnded), so that such a call takes nothing.
 func (w *waiter) do(ctx context.Context, buf []byte, prio uint, block bool) (int, uint, error) {
-	if err := ctxEnded(ctx, w.q.done); err != nil {
-		return 0, 0, err
-	}
 	n, p, err := w.attempt(buf, prio)
 	if err != errAgain || !block {
 		return n, p, err

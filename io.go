@@ -68,6 +68,9 @@ func (q *Queue) send(ctx context.Context, msg []byte, priority uint, block bool)
 	case priority > MaxPriority:
 		return opError("send", q.name, fmt.Errorf("%w: %d (0 to %d)", ErrPriority, priority, MaxPriority))
 	}
+	if err := ctxEnded(ctx, q.done); err != nil {
+		return opError("send", q.name, err)
+	}
 	_, _, err := q.tx.do(ctx, msg, priority, block)
 	switch err {
 	case nil:
