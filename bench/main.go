@@ -77,6 +77,7 @@ type params struct {
 	idle      []idleCase
 	idleFor   time.Duration
 	sizes     []int
+	typed     []int // sizes of the typed stream (a record needs about 60 bytes)
 	pingSize  int
 	scenarios map[string]bool
 }
@@ -90,7 +91,7 @@ func newParams(short bool, reps int, only string) params {
 		// 100 queues keep well under queues_max (256, shared by everyone
 		// on the machine); 10,000 goroutines is 100 per queue.
 		idle:  []idleCase{{100, 10}, {100, 100}},
-		sizes: []int{16, 256, 4096, 8192}, pingSize: 64,
+		sizes: []int{16, 256, 4096, 8192}, typed: []int{256, 8192}, pingSize: 64,
 	}
 	if short {
 		p = params{
@@ -98,7 +99,7 @@ func newParams(short bool, reps int, only string) params {
 			cancelN: 50, memPairs: 20000, idleFor: 100 * time.Millisecond,
 			// The race detector allows 8128 goroutines, so -short stays at 1000.
 			idle:  []idleCase{{20, 50}},
-			sizes: []int{16, 256, 4096, 8192}, pingSize: 64,
+			sizes: []int{16, 256, 4096, 8192}, typed: []int{256}, pingSize: 64,
 		}
 	}
 	if reps > 0 {
@@ -141,7 +142,7 @@ func run(args []string, out io.Writer) error {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	short := fs.Bool("short", false, "run every scenario in a few seconds")
 	reps := fs.Int("reps", 0, "repetitions of each measurement (default 5, 1 with -short)")
-	only := fs.String("only", "", "comma-separated scenarios to run (pair,stream,pingpong,cancel,idle,memory,pumps)")
+	only := fs.String("only", "", "comma-separated scenarios to run (pair,stream,pingpong,cancel,idle,memory,pumps,typed)")
 	cc := fs.String("cc", "cc", "C compiler for the reference program")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -175,7 +176,8 @@ func run(args []string, out io.Writer) error {
 		{"cancel", r.cancel}, {"idle", r.idle}, {"memory", r.memory},
 	}
 	for _, s := range steps {
-		if !r.p.want(s.name) {
+		// The pumps and typed streams are part of the stream step.
+		if !r.p.want(s.name) && (s.name != "stream" || !r.p.want("pumps") && !r.p.want("typed")) {
 			continue
 		}
 		t0 := time.Now()
@@ -394,9 +396,9 @@ func (r *runner) transportPeers(impl string, names []string, roleA, roleB []any)
 	switch impl {
 	case "c":
 		ps[0], ps[1] = r.cPeer(roleA...), r.cPeer(roleB...)
-	case "chanmq", "pumps", "pumps-buf16":
+	case "chanmq", "pumps", "pumps-buf16", "typed-bin", "typed-json", "pumps-json":
 		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
-	case "pumps-gmp1":
+	case "pumps-gmp1", "typed-bin-gmp1", "typed-json-gmp1", "pumps-json-gmp1":
 		// The pumps with GOMAXPROCS=1 in both processes, the setting the
 		// README recommends for processes that mostly move messages.
 		ps[0], ps[1] = r.goPeer(roleA[0].(string), roleA[1:]...), r.goPeer(roleB[0].(string), roleB[1:]...)
@@ -438,14 +440,38 @@ func (r *runner) transportPeers(impl string, names []string, roleA, roleB []any)
 // 2. stream: one process sends N messages, the other receives them.
 // 7. (impl pumps, pumps-buf16, pumps-gmp1) the same through Receiver and
 // Sender; pumps-gmp1 runs both processes with GOMAXPROCS=1.
+// 8. (scenario typed: impls typed-bin, typed-json, pumps-json and their
+// -gmp1 twins, at the sizes p.typed) records through typed pumps, and
+// through []byte pumps with hand-written JSON; see typed.go. Each rep runs
+// every impl once, so a typed impl and its counterpart are measured side
+// by side under the same noise.
 func (r *runner) stream() error {
-	extra := []string{"pipe", "seqpacket"}
-	if r.p.want("pumps") || len(r.p.scenarios) == 0 {
-		extra = append([]string{"pumps", "pumps-buf16", "pumps-gmp1"}, extra...)
-	}
 	for range r.p.reps {
 		for _, size := range r.p.sizes {
-			for _, impl := range r.impls(extra...) {
+			var impls []string
+			if r.ref != "" {
+				impls = append(impls, "c")
+			}
+			if r.p.want("stream") {
+				impls = append(impls, "chanmq")
+			}
+			if r.p.want("pumps") {
+				impls = append(impls, "pumps", "pumps-buf16", "pumps-gmp1")
+			}
+			if r.p.want("typed") && slices.Contains(r.p.typed, size) {
+				if !r.p.want("pumps") {
+					impls = append(impls, "pumps", "pumps-gmp1")
+				}
+				impls = append(impls, "typed-bin", "pumps-json", "typed-json",
+					"typed-bin-gmp1", "pumps-json-gmp1", "typed-json-gmp1")
+			}
+			if r.p.want("stream") {
+				impls = append(impls, "pipe", "seqpacket")
+			}
+			if len(impls) <= 1 {
+				continue // C alone, or nothing
+			}
+			for _, impl := range impls {
 				names, cleanupQ, err := newQueues(1, size)
 				if err != nil {
 					return err
@@ -658,7 +684,7 @@ func (r *runner) report() {
 	for _, res := range r.results {
 		if res.bench != bench {
 			bench = res.bench
-			fmt.Fprintf(r.out, "\n%-9s %-28s %-10s", bench, "", "impl")
+			fmt.Fprintf(r.out, "\n%-9s %-28s %-16s", bench, "", "impl")
 			for _, m := range metrics[bench] {
 				fmt.Fprintf(r.out, " %14s", m)
 			}
@@ -673,7 +699,7 @@ func (r *runner) report() {
 			line += " " + res.labels
 		}
 		line += " impl=" + res.impl
-		fmt.Fprintf(r.out, "%-9s %-28s %-10s", "", res.labels, res.impl)
+		fmt.Fprintf(r.out, "%-9s %-28s %-16s", "", res.labels, res.impl)
 		for _, m := range metrics[bench] {
 			v := median(values(res, m))
 			fmt.Fprintf(r.out, " %14s", fmtNum(v))
@@ -698,10 +724,81 @@ func (r *runner) report() {
 			}
 		}
 		fmt.Fprintln(r.out)
+		if cp := r.counterpart(res); cp != nil {
+			line += pairedRatio(res, cp).fields()
+		}
 		lines = append(lines, line)
 	}
+	r.reportTyped()
 	fmt.Fprintln(r.out)
 	for _, l := range lines {
 		fmt.Fprintln(r.out, l)
+	}
+}
+
+// counterpart returns the result that res, a typed stream, is compared
+// with (typedPairs), or nil.
+func (r *runner) counterpart(res *result) *result {
+	impl, ok := typedPairs[res.impl]
+	if !ok {
+		return nil
+	}
+	for _, o := range r.results {
+		if o.bench == res.bench && o.labels == res.labels && o.impl == impl {
+			return o
+		}
+	}
+	return nil
+}
+
+// paired is the throughput of a typed stream against its counterpart's:
+// the ratio of the medians, and the lowest and highest ratio within one
+// rep (both measured back to back, so the same noise).
+type paired struct {
+	vs            string
+	ratio, lo, hi float64
+	cpuRx, cpuTx  float64 // CPU per message, typed / counterpart (medians)
+}
+
+func pairedRatio(res, cp *result) paired {
+	p := paired{vs: cp.impl, ratio: median(values(res, "msgs_per_s")) / median(values(cp, "msgs_per_s"))}
+	p.cpuRx = median(values(res, "rx_cpu_us")) / median(values(cp, "rx_cpu_us"))
+	p.cpuTx = median(values(res, "tx_cpu_us")) / median(values(cp, "tx_cpu_us"))
+	var per []float64
+	for i := range min(len(res.samples), len(cp.samples)) {
+		if d := cp.samples[i]["msgs_per_s"]; d > 0 {
+			per = append(per, res.samples[i]["msgs_per_s"]/d)
+		}
+	}
+	if len(per) > 0 {
+		p.lo, p.hi = slices.Min(per), slices.Max(per)
+	}
+	return p
+}
+
+// fields are the paired ratios as machine-readable fields.
+func (p paired) fields() string {
+	k := "ratio_vs_" + p.vs
+	return fmt.Sprintf(" %s=%.2f %s_min=%.2f %s_max=%.2f rx_cpu_ratio=%.2f tx_cpu_ratio=%.2f",
+		k, p.ratio, k, p.lo, k, p.hi, p.cpuRx, p.cpuTx)
+}
+
+// reportTyped prints the typed streams against their []byte
+// counterparts.
+func (r *runner) reportTyped() {
+	header := false
+	for _, res := range r.results {
+		cp := r.counterpart(res)
+		if cp == nil {
+			continue
+		}
+		if !header {
+			fmt.Fprintf(r.out, "\n%-9s %-28s %-16s %-16s %8s %14s %14s %14s\n", "typed", "",
+				"impl", "vs", "ratio", "per-rep range", "rx_cpu ratio", "tx_cpu ratio")
+			header = true
+		}
+		p := pairedRatio(res, cp)
+		fmt.Fprintf(r.out, "%-9s %-28s %-16s %-16s %8.2f %14s %14.2f %14.2f\n", "", res.labels,
+			res.impl, cp.impl, p.ratio, fmt.Sprintf("%.2f-%.2f", p.lo, p.hi), p.cpuRx, p.cpuTx)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/chanmq/chanmq"
 	"go.uber.org/goleak"
 )
 
@@ -42,6 +43,16 @@ func TestShortRun(t *testing.T) {
 		"bench=stream size=256 impl=pumps msgs_per_s=",
 		"bench=stream size=256 impl=pumps-buf16 msgs_per_s=",
 		"bench=stream size=256 impl=pumps-gmp1 msgs_per_s=",
+		"bench=stream size=256 impl=typed-bin msgs_per_s=",
+		"bench=stream size=256 impl=typed-json msgs_per_s=",
+		"bench=stream size=256 impl=pumps-json msgs_per_s=",
+		"bench=stream size=256 impl=typed-bin-gmp1 msgs_per_s=",
+		"bench=stream size=256 impl=typed-json-gmp1 msgs_per_s=",
+		"bench=stream size=256 impl=pumps-json-gmp1 msgs_per_s=",
+		" ratio_vs_pumps=",
+		" ratio_vs_pumps-json=",
+		" ratio_vs_pumps-gmp1=",
+		" ratio_vs_pumps-json-gmp1=",
 		"bench=stream size=256 impl=pipe ",
 		"bench=stream size=256 impl=seqpacket ",
 		"bench=pingpong size=64 pin=none impl=chanmq p50_us=",
@@ -72,6 +83,38 @@ func TestShortRun(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("output:\n%s", text)
+	}
+}
+
+// TestTypedRecord checks that the typed stream's records encode to
+// exactly the message size, with each codec, and decode back.
+func TestTypedRecord(t *testing.T) {
+	for _, kind := range []string{"typed-bin", "typed-json"} {
+		for _, size := range []int{64, 128, 129, 130, 256, 8192} {
+			rec, err := newRecord(kind, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			codec := chanmq.Binary[record]()
+			if kind == "typed-json" {
+				codec = chanmq.JSON[record]()
+			}
+			rec.Seq = seqBase + 99999
+			b, err := codec.Append(nil, rec)
+			if err != nil || len(b) != size {
+				t.Fatalf("%s size %d: %d bytes, %v", kind, size, len(b), err)
+			}
+			back, err := codec.Decode(b)
+			if err != nil || back != rec {
+				t.Fatalf("%s size %d: decoded %+v, %v", kind, size, back, err)
+			}
+		}
+	}
+	var r record
+	for _, bad := range []string{"", "short", strings.Repeat("\x00", 16) + "\x05ab", strings.Repeat("\x00", 18) + "x"} {
+		if err := r.UnmarshalBinary([]byte(bad)); err == nil {
+			t.Errorf("UnmarshalBinary(%q) succeeded", bad)
+		}
 	}
 }
 

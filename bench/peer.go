@@ -73,8 +73,14 @@ func runRole(role string, args []string, out io.Writer) error {
 	case "pair":
 		return rolePair(out, a.str(0), a.int(1), a.int(2), a.str(3))
 	case "send":
+		if kind, ok := typedKind(a.str(0)); ok {
+			return typedSend(kind, a.int(1), a.int(2), a.str(3))
+		}
 		return roleSend(a.str(0), a.int(1), a.int(2), a.str(3))
 	case "recv":
+		if kind, ok := typedKind(a.str(0)); ok {
+			return typedRecv(out, kind, a.int(1), a.int(2), a.str(3))
+		}
 		return roleRecv(out, a.str(0), a.int(1), a.int(2), a.str(3))
 	case "ping":
 		return rolePing(out, a.str(0), a.int(1), a.int(2), a.int(3), a.str(4), a.str(5))
