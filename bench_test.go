@@ -248,3 +248,109 @@ func BenchmarkSenderPump(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkTypedPump streams sampleJob values through typed pumps (Binary
+// and JSON codecs) and, as the counterpart, the same bytes through the
+// []byte pumps, in one process. Like BenchmarkReceiverPump and
+// BenchmarkSenderPump, allocs/op is per message, pump goroutine included;
+// compare it with the codec's own (BenchmarkCodec, encode and decode):
+// a typed receive pump should allocate what Decode allocates and nothing
+// for the message itself (it receives into reused slots), and a typed send
+// pump what Append allocates (it encodes into a reused buffer).
+//
+//	go test -run '^$' -bench 'TypedPump|Codec$' -benchmem
+func BenchmarkTypedPump(b *testing.B) {
+	job := sampleJob()
+	jc, bc := JSON[codecJob](), Binary[codecJob]()
+	jsonMsg, err := jc.Append(nil, job)
+	if err != nil {
+		b.Fatal(err)
+	}
+	binMsg, err := bc.Append(nil, job)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("recv/bytes", func(b *testing.B) {
+		benchRecvPump(b, jsonMsg, func(ctx context.Context, q *Queue) <-chan []byte { return q.Receiver(ctx).C })
+	})
+	b.Run("recv/binary", func(b *testing.B) {
+		benchRecvPump(b, binMsg, func(ctx context.Context, q *Queue) <-chan codecJob { return Of(q, bc).Receiver(ctx).C })
+	})
+	b.Run("recv/json", func(b *testing.B) {
+		benchRecvPump(b, jsonMsg, func(ctx context.Context, q *Queue) <-chan codecJob { return Of(q, jc).Receiver(ctx).C })
+	})
+	b.Run("send/bytes", func(b *testing.B) {
+		benchSendPump(b, jsonMsg, func(ctx context.Context, q *Queue) *SenderOf[[]byte] { return q.Sender(ctx) })
+	})
+	b.Run("send/binary", func(b *testing.B) {
+		benchSendPump(b, job, func(ctx context.Context, q *Queue) *SenderOf[codecJob] { return Of(q, bc).Sender(ctx) })
+	})
+	b.Run("send/json", func(b *testing.B) {
+		benchSendPump(b, job, func(ctx context.Context, q *Queue) *SenderOf[codecJob] { return Of(q, jc).Sender(ctx) })
+	})
+}
+
+// benchRecvPump sends msg b.N times from a goroutine and takes each value
+// from the receive pump that start returns.
+func benchRecvPump[T any](b *testing.B, msg []byte, start func(context.Context, *Queue) <-chan T) {
+	q := newBenchQueue(b, 256)
+	ctx, cancel := context.WithCancel(context.Background())
+	c := start(ctx, q)
+	n := b.N
+	sent := make(chan error, 1)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for range n {
+			if err := q.Send(ctx, msg, 0); err != nil {
+				sent <- err
+				return
+			}
+		}
+		sent <- nil
+	}()
+	for range n {
+		if _, ok := <-c; !ok {
+			b.Fatal("receive pump stopped")
+		}
+	}
+	b.StopTimer()
+	if err := <-sent; err != nil {
+		b.Fatal(err)
+	}
+	cancel()
+	for range c {
+	}
+}
+
+// benchSendPump sends v b.N times on the send pump that start returns, and
+// a goroutine ReceiveInto's the messages.
+func benchSendPump[T any](b *testing.B, v T, start func(context.Context, *Queue) *SenderOf[T]) {
+	q := newBenchQueue(b, 256)
+	ctx := context.Background()
+	s := start(ctx, q)
+	n := b.N
+	got := make(chan error, 1)
+	buf := make([]byte, 256)
+	b.ReportAllocs()
+	b.ResetTimer()
+	go func() {
+		for range n {
+			if _, _, err := q.ReceiveInto(ctx, buf); err != nil {
+				got <- err
+				return
+			}
+		}
+		got <- nil
+	}()
+	for range n {
+		s.C <- v
+	}
+	close(s.C)
+	if err := s.Wait(); err != nil {
+		b.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		b.Fatal(err)
+	}
+}
