@@ -5,7 +5,7 @@
 // user would otherwise pick (os.Pipe, a SOCK_SEQPACKET socket pair), all
 // in one run, so that ratios compare figures taken under the same noise.
 //
-//	go run ./bench          # the full run, about two minutes
+//	go run ./bench          # the full run, several minutes (-only to pick scenarios)
 //	go run ./bench -short   # every scenario in a few seconds
 //
 // It prints a table per scenario and then one machine-readable line per
