@@ -185,67 +185,17 @@ func BenchmarkPingPongGoroutines(b *testing.B) {
 // Sends, the benchmark takes each message from r.C. allocs/op is per
 // message, pump included (the message Receive allocates).
 func BenchmarkReceiverPump(b *testing.B) {
-	forSizes(b, func(b *testing.B, q *Queue, msg, buf []byte) {
-		ctx, cancel := context.WithCancel(context.Background())
-		r := q.Receiver(ctx)
-		n := b.N
-		sent := make(chan error, 1)
-		b.ResetTimer()
-		go func() {
-			for range n {
-				if err := q.Send(ctx, msg, 0); err != nil {
-					sent <- err
-					return
-				}
-			}
-			sent <- nil
-		}()
-		for range n {
-			if _, ok := <-r.C; !ok {
-				b.Fatalf("receive pump stopped: %v", r.Err())
-			}
-		}
-		b.StopTimer()
-		if err := <-sent; err != nil {
-			b.Fatal(err)
-		}
-		cancel()
-		for range r.C {
-		}
-		if err := r.Err(); err != nil {
-			b.Fatal(err)
-		}
+	forSizes(b, func(b *testing.B, q *Queue, msg, _ []byte) {
+		benchRecvPump(b, q, msg, func(ctx context.Context, q *Queue) *Receiver { return q.Receiver(ctx) })
 	})
 }
 
 // BenchmarkSenderPump streams messages through a Sender: the benchmark
 // sends on s.C, a goroutine ReceiveInto's them. allocs/op is per message.
 func BenchmarkSenderPump(b *testing.B) {
-	forSizes(b, func(b *testing.B, q *Queue, msg, buf []byte) {
-		ctx := context.Background()
-		s := q.Sender(ctx)
-		n := b.N
-		got := make(chan error, 1)
-		b.ResetTimer()
-		go func() {
-			for range n {
-				if _, _, err := q.ReceiveInto(ctx, buf); err != nil {
-					got <- err
-					return
-				}
-			}
-			got <- nil
-		}()
-		for range n {
-			s.C <- msg // never modified, so it may be sent again
-		}
-		close(s.C)
-		if err := s.Wait(); err != nil {
-			b.Fatal(err)
-		}
-		if err := <-got; err != nil {
-			b.Fatal(err)
-		}
+	forSizes(b, func(b *testing.B, q *Queue, msg, _ []byte) {
+		// msg is never modified, so it may be sent again.
+		benchSendPump(b, q, msg, func(ctx context.Context, q *Queue) *Sender { return q.Sender(ctx) })
 	})
 }
 
@@ -271,31 +221,31 @@ func BenchmarkTypedPump(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("recv/bytes", func(b *testing.B) {
-		benchRecvPump(b, jsonMsg, func(ctx context.Context, q *Queue) <-chan []byte { return q.Receiver(ctx).C })
+		benchRecvPump(b, newBenchQueue(b, 256), jsonMsg, func(ctx context.Context, q *Queue) *Receiver { return q.Receiver(ctx) })
 	})
 	b.Run("recv/binary", func(b *testing.B) {
-		benchRecvPump(b, binMsg, func(ctx context.Context, q *Queue) <-chan codecJob { return Of(q, bc).Receiver(ctx).C })
+		benchRecvPump(b, newBenchQueue(b, 256), binMsg, func(ctx context.Context, q *Queue) *ReceiverOf[codecJob] { return Of(q, bc).Receiver(ctx) })
 	})
 	b.Run("recv/json", func(b *testing.B) {
-		benchRecvPump(b, jsonMsg, func(ctx context.Context, q *Queue) <-chan codecJob { return Of(q, jc).Receiver(ctx).C })
+		benchRecvPump(b, newBenchQueue(b, 256), jsonMsg, func(ctx context.Context, q *Queue) *ReceiverOf[codecJob] { return Of(q, jc).Receiver(ctx) })
 	})
 	b.Run("send/bytes", func(b *testing.B) {
-		benchSendPump(b, jsonMsg, func(ctx context.Context, q *Queue) *SenderOf[[]byte] { return q.Sender(ctx) })
+		benchSendPump(b, newBenchQueue(b, 256), jsonMsg, func(ctx context.Context, q *Queue) *SenderOf[[]byte] { return q.Sender(ctx) })
 	})
 	b.Run("send/binary", func(b *testing.B) {
-		benchSendPump(b, job, func(ctx context.Context, q *Queue) *SenderOf[codecJob] { return Of(q, bc).Sender(ctx) })
+		benchSendPump(b, newBenchQueue(b, 256), job, func(ctx context.Context, q *Queue) *SenderOf[codecJob] { return Of(q, bc).Sender(ctx) })
 	})
 	b.Run("send/json", func(b *testing.B) {
-		benchSendPump(b, job, func(ctx context.Context, q *Queue) *SenderOf[codecJob] { return Of(q, jc).Sender(ctx) })
+		benchSendPump(b, newBenchQueue(b, 256), job, func(ctx context.Context, q *Queue) *SenderOf[codecJob] { return Of(q, jc).Sender(ctx) })
 	})
 }
 
-// benchRecvPump sends msg b.N times from a goroutine and takes each value
-// from the receive pump that start returns.
-func benchRecvPump[T any](b *testing.B, msg []byte, start func(context.Context, *Queue) <-chan T) {
-	q := newBenchQueue(b, 256)
+// benchRecvPump sends msg b.N times on q from a goroutine and takes each
+// value from the receive pump that start returns; allocs/op is per
+// message, pump included.
+func benchRecvPump[T any](b *testing.B, q *Queue, msg []byte, start func(context.Context, *Queue) *ReceiverOf[T]) {
 	ctx, cancel := context.WithCancel(context.Background())
-	c := start(ctx, q)
+	r := start(ctx, q)
 	n := b.N
 	sent := make(chan error, 1)
 	b.ReportAllocs()
@@ -310,8 +260,8 @@ func benchRecvPump[T any](b *testing.B, msg []byte, start func(context.Context, 
 		sent <- nil
 	}()
 	for range n {
-		if _, ok := <-c; !ok {
-			b.Fatal("receive pump stopped")
+		if _, ok := <-r.C; !ok {
+			b.Fatalf("receive pump stopped: %v", r.Err())
 		}
 	}
 	b.StopTimer()
@@ -319,19 +269,21 @@ func benchRecvPump[T any](b *testing.B, msg []byte, start func(context.Context, 
 		b.Fatal(err)
 	}
 	cancel()
-	for range c {
+	for range r.C {
+	}
+	if err := r.Err(); err != nil {
+		b.Fatal(err)
 	}
 }
 
 // benchSendPump sends v b.N times on the send pump that start returns, and
-// a goroutine ReceiveInto's the messages.
-func benchSendPump[T any](b *testing.B, v T, start func(context.Context, *Queue) *SenderOf[T]) {
-	q := newBenchQueue(b, 256)
+// a goroutine ReceiveInto's the messages from q.
+func benchSendPump[T any](b *testing.B, q *Queue, v T, start func(context.Context, *Queue) *SenderOf[T]) {
 	ctx := context.Background()
 	s := start(ctx, q)
 	n := b.N
 	got := make(chan error, 1)
-	buf := make([]byte, 256)
+	buf := make([]byte, q.MessageSize())
 	b.ReportAllocs()
 	b.ResetTimer()
 	go func() {

@@ -126,15 +126,21 @@ func newRecord(kind string, size int) (record, error) {
 	return r, fmt.Errorf("no %s record encodes to %d bytes", kind, size)
 }
 
+// openTyped makes the record kind sends at size and opens the queue.
+func openTyped(kind string, size int, name string) (record, *chanmq.Queue, error) {
+	rec, err := newRecord(kind, size)
+	if err != nil {
+		return rec, nil, err
+	}
+	q, err := chanmq.Open(name)
+	return rec, q, err
+}
+
 // typedSend sends n records through the sending side of kind.
 func typedSend(kind string, size, n int, name string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rec, err := newRecord(kind, size)
-	if err != nil {
-		return err
-	}
-	q, err := chanmq.Open(name)
+	rec, q, err := openTyped(kind, size, name)
 	if err != nil {
 		return err
 	}
@@ -145,35 +151,47 @@ func typedSend(kind string, size, n int, name string) error {
 		if kind == "typed-json" {
 			codec = chanmq.JSON[record]()
 		}
-		tx := chanmq.Of(q, codec).Sender(ctx)
-		for i := range n {
+		return feed(chanmq.Of(q, codec).Sender(ctx), n, func(i int) (record, error) {
 			rec.Seq = seqBase + int64(i)
-			select {
-			case tx.C <- rec:
-			case <-tx.Done():
-				return tx.Wait()
-			}
-		}
-		close(tx.C)
-		return tx.Wait()
+			return rec, nil
+		})
 	case "pumps-json":
-		tx := q.Sender(ctx)
-		for i := range n {
+		return feed(q.Sender(ctx), n, func(i int) ([]byte, error) {
 			rec.Seq = seqBase + int64(i)
-			msg, err := json.Marshal(rec)
-			if err != nil {
-				return err
-			}
-			select {
-			case tx.C <- msg:
-			case <-tx.Done():
-				return tx.Wait()
-			}
-		}
-		close(tx.C)
-		return tx.Wait()
+			return json.Marshal(rec)
+		})
 	}
 	return fmt.Errorf("unknown typed impl %q", kind)
+}
+
+// feed sends the values next makes for 0..n-1 on tx, closes tx.C and
+// returns what Wait returns (or next's error).
+func feed[T any](tx *chanmq.SenderOf[T], n int, next func(i int) (T, error)) error {
+	for i := range n {
+		v, err := next(i)
+		if err != nil {
+			close(tx.C)
+			return errors.Join(err, tx.Wait())
+		}
+		select {
+		case tx.C <- v:
+		case <-tx.Done():
+			return tx.Wait()
+		}
+	}
+	close(tx.C)
+	return tx.Wait()
+}
+
+// stopReceiver returns a func that cancels rx's context, drains rx.C and
+// returns rx.Err.
+func stopReceiver[T any](cancel context.CancelFunc, rx *chanmq.ReceiverOf[T]) func() error {
+	return func() error {
+		cancel()
+		for range rx.C {
+		}
+		return rx.Err()
+	}
 }
 
 // typedRecv receives n records through the receiving side of kind,
@@ -181,11 +199,7 @@ func typedSend(kind string, size, n int, name string) error {
 func typedRecv(out io.Writer, kind string, size, n int, name string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	want, err := newRecord(kind, size)
-	if err != nil {
-		return err
-	}
-	q, err := chanmq.Open(name)
+	want, q, err := openTyped(kind, size, name)
 	if err != nil {
 		return err
 	}
@@ -206,12 +220,7 @@ func typedRecv(out io.Writer, kind string, size, n int, name string) error {
 			}
 			return v, nil
 		}
-		stop = func() error {
-			cancel()
-			for range rx.C {
-			}
-			return rx.Err()
-		}
+		stop = stopReceiver(cancel, rx)
 	case "pumps-json":
 		rx := q.Receiver(ctx)
 		next = func() (record, error) {
@@ -223,12 +232,7 @@ func typedRecv(out io.Writer, kind string, size, n int, name string) error {
 			err := json.Unmarshal(m, &v)
 			return v, err
 		}
-		stop = func() error {
-			cancel()
-			for range rx.C {
-			}
-			return rx.Err()
-		}
+		stop = stopReceiver(cancel, rx)
 	default:
 		return fmt.Errorf("unknown typed impl %q", kind)
 	}
