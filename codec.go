@@ -92,20 +92,6 @@ func codecError[T any](codec, op string, err error) error {
 	return &CodecError{Codec: codec, Op: op, Type: reflect.TypeFor[T](), Err: err}
 }
 
-// neverEmpty is implemented by codecs that cannot produce a zero-length
-// encoding, so a zero-length message (the end-of-stream marker) is never
-// one of their values.
-type neverEmpty interface{ encodingNeverEmpty() }
-
-// canEncodeEmpty reports whether c may produce a zero-length encoding: true
-// unless c is a codec known never to (JSON). A sender that queues the
-// end-of-stream marker must check each encoding of such a codec and refuse
-// an empty one (the send pumps do, with ErrEmptyMessage).
-func canEncodeEmpty[T any](c Codec[T]) bool {
-	_, never := c.(neverEmpty)
-	return !never
-}
-
 // codecName is the name c uses in *CodecError ("json"...), or its Go type
 // for a codec outside this package.
 func codecName[T any](c Codec[T]) string {
@@ -160,8 +146,7 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (*jsonCodec[T]) name() string        { return "json" }
-func (*jsonCodec[T]) encodingNeverEmpty() {}
+func (*jsonCodec[T]) name() string { return "json" }
 
 func (c *jsonCodec[T]) Append(buf []byte, v T) ([]byte, error) {
 	s, _ := c.scratch.Get().(*jsonScratch[T])
