@@ -220,11 +220,22 @@ func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var sent atomic.Int64
+	// The sender pauses at each round's mark until the server is down:
+	// otherwise the rest of the stream can pass while the server shuts
+	// down, and there is nothing left to fill the queue with.
+	resume := []chan struct{}{make(chan struct{}), make(chan struct{})}
 	var wg sync.WaitGroup
 	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		for i := range n {
+			if round := i/(n/3) - 1; i%(n/3) == 0 && round >= 0 && round < len(resume) {
+				select {
+				case <-resume[round]:
+				case <-ctx.Done():
+					return
+				}
+			}
 			if err := src.Send(ctx, payload(i, 256), 0); err != nil {
 				t.Errorf("send %d: %v", i, err)
 				return
@@ -259,6 +270,7 @@ func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 		// With the server away, the out window fills, the bridge stops
 		// receiving, and the local queue fills: senders block.
 		before := sent.Load()
+		close(resume[round])
 		waitFor(t, p, 30*time.Second, func() bool { return src.Len() == src.Cap() })
 		time.Sleep(300 * time.Millisecond)
 		if moved := sent.Load() - before; moved > window+int64(src.Cap())+1 {
