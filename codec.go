@@ -52,6 +52,7 @@ type CodecError struct {
 	Op    string       // "encode" or "decode"
 	Type  reflect.Type // the Go type encoded or decoded into, such as main.Job
 	Err   error        // the cause
+	Panic any          // the value the codec panicked with, if it did (then Err describes it); nil otherwise
 }
 
 // Error reads like "json decode into main.Job: unexpected end of JSON

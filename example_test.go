@@ -110,6 +110,7 @@ func ExampleUnsentError() {
 	tx.C <- []byte("fits")
 	tx.C <- []byte("waits for room") // the queue holds one message
 	cancel()
+	close(tx.C)
 	var ue *chanmq.UnsentError[[]byte]
 	if err := tx.Wait(); errors.As(err, &ue) {
 		for _, m := range ue.Values {

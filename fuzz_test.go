@@ -176,7 +176,7 @@ func roundTrip(t *testing.T, q *Queue, data []byte, prio uint) {
 		if err := q.TrySend(data, prio); !errors.Is(err, ErrPriority) {
 			t.Fatalf("TrySend with priority %d: %v, want ErrPriority", prio, err)
 		}
-		if err := q.Sender(ctx, Priority(prio)).Wait(); !errors.Is(err, ErrPriority) || !errors.Is(err, ErrInvalidOption) {
+		if err := closeAndWait(q.Sender(ctx, Priority(prio))); !errors.Is(err, ErrPriority) || !errors.Is(err, ErrInvalidOption) {
 			t.Fatalf("Sender with Priority(%d): %v, want ErrInvalidOption and ErrPriority", prio, err)
 		}
 		s := q.MessageSender(ctx)
@@ -296,9 +296,9 @@ func TestHostileInputsFailCleanly(t *testing.T) {
 	// Pump options out of range, or Open options given to a pump.
 	expect("Receiver(Buffer(-1))", ErrInvalidOption, q.Receiver(ctx, Buffer(-1)).Err())
 	expect("MessageReceiver(Buffer(MinInt))", ErrInvalidOption, q.MessageReceiver(ctx, Buffer(math.MinInt)).Err())
-	expect("Sender(Buffer(-1))", ErrInvalidOption, q.Sender(ctx, Buffer(-1)).Wait())
-	expect("Sender(Priority(32768))", ErrPriority, q.Sender(ctx, Priority(MaxPriority+1)).Wait())
-	expect("Sender(Priority(MaxUint))", ErrPriority, q.Sender(ctx, Priority(math.MaxUint)).Wait())
+	expect("Sender(Buffer(-1))", ErrInvalidOption, closeAndWait(q.Sender(ctx, Buffer(-1))))
+	expect("Sender(Priority(32768))", ErrPriority, closeAndWait(q.Sender(ctx, Priority(MaxPriority+1))))
+	expect("Sender(Priority(MaxUint))", ErrPriority, closeAndWait(q.Sender(ctx, Priority(math.MaxUint))))
 	expect("Receiver(OnDecodeError+DeadLetter)", ErrInvalidOption, q.Receiver(ctx, OnDecodeError(func(*DecodeError) {}), DeadLetter(q)).Err())
 	expect("Receiver(DeadLetter(nil))", ErrInvalidOption, q.Receiver(ctx, DeadLetter(nil)).Err())
 	expect("Receiver(DeadLetter(itself))", ErrInvalidOption, q.Receiver(ctx, DeadLetter(q)).Err())

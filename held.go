@@ -20,16 +20,13 @@ type heldMessage struct {
 	seq uint64
 }
 
-// holder keeps the held messages and the running pumps of one Queue.
+// holder keeps the held messages of one Queue.
 type holder struct {
 	seq atomic.Uint64 // numbers each message taken, in take order
 
 	n    atomic.Int32 // len(msgs), read without the lock on the hot path
 	mu   sync.Mutex
 	msgs []heldMessage // in take order
-
-	pumpMu sync.Mutex     // orders pump registration against Close
-	pumps  sync.WaitGroup // running pumps; Close waits for them
 }
 
 // next numbers a message just taken from the kernel.
@@ -99,29 +96,24 @@ func (q *Queue) keep(msgs []heldMessage) {
 
 // addPump registers a pump that Close must wait for; it reports false if
 // the Queue is already closing.
-func (q *Queue) addPump() bool {
-	q.held.pumpMu.Lock()
-	defer q.held.pumpMu.Unlock()
-	if q.closed.Load() {
-		return false
+func (q *Queue) addPump() bool { return q.pumps.add() }
+
+// pumpDone ends a registration made by addPump. If Close did not wait for
+// this pump (it was running the caller's code) and it is the last to
+// finish, it finishes the Close: it puts back what is held and closes the
+// descriptor, and returns the error of doing so.
+func (q *Queue) pumpDone() error {
+	if !q.pumps.stop() {
+		return nil
 	}
-	q.held.pumps.Add(1)
-	return true
+	return opError("close", q.name, q.finishClose())
 }
 
-// pumpDone ends a registration made by addPump.
-func (q *Queue) pumpDone() { q.held.pumps.Done() }
-
-// markClosed sets the closed flag under the pump lock, so that no pump
-// registers after Close has begun waiting for them.
-func (q *Queue) markClosed() {
-	q.held.pumpMu.Lock()
-	q.closed.Store(true)
-	q.held.pumpMu.Unlock()
-}
-
-// waitPumps waits until every pump of the Queue has stopped.
-func (q *Queue) waitPumps() { q.held.pumps.Wait() }
+// enterUser and leaveUser bracket a pump's call of the caller's code (a
+// codec, a callback): Close does not wait for a pump there, since that code
+// may call Close itself.
+func (q *Queue) enterUser() { q.pumps.enterUser(&q.closed) }
+func (q *Queue) leaveUser() { q.pumps.leaveUser() }
 
 // putBack returns the held messages to the kernel queue, in take order,
 // each with its priority (so each goes behind the messages of its priority

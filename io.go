@@ -88,7 +88,8 @@ func (q *Queue) send(ctx context.Context, msg []byte, priority uint, block bool)
 // a stopping pump interrupts). A held message is returned as it is (its
 // Data is its own); a message from the kernel is in buf. Each message is
 // numbered in the order this Queue took it. A call whose ctx has ended
-// takes nothing.
+// takes nothing. A nonblocking call that finds nothing returns errAgain,
+// unwrapped and without allocating (emptyError makes the caller's error).
 func (q *Queue) receive(ctx context.Context, buf []byte, block bool) (m heldMessage, fromKernel bool, err error) {
 	switch {
 	case !q.canRecv:
@@ -112,7 +113,7 @@ func (q *Queue) receive(ctx context.Context, buf []byte, block bool) (m heldMess
 		case errInterrupted:
 			continue
 		case errAgain:
-			err = ErrEmpty
+			return m, false, errAgain // the caller decides: ErrEmpty, or for a pump nothing more to read ahead
 		case errMsgSize:
 			err = fmt.Errorf("%w: the queue's MessageSize is %d", ErrBufferTooSmall, q.msgSize)
 		}
@@ -130,14 +131,22 @@ func (q *Queue) receiveNew(ctx context.Context, block bool) ([]byte, uint, error
 		m.Data = msg
 	}
 	q.bufs.Put(bp)
-	return m.Data, m.Priority, err
+	return m.Data, m.Priority, q.emptyError(err)
+}
+
+// emptyError turns receive's errAgain into the caller's ErrEmpty error.
+func (q *Queue) emptyError(err error) error {
+	if err == errAgain {
+		return failure("receive", q.name, ErrEmpty, nil)
+	}
+	return err
 }
 
 // receiveInto is receive into the caller's buf.
 func (q *Queue) receiveInto(ctx context.Context, buf []byte, block bool) (int, uint, error) {
 	m, fromKernel, err := q.receive(ctx, buf, block)
 	if err != nil {
-		return 0, 0, err
+		return 0, 0, q.emptyError(err)
 	}
 	if !fromKernel {
 		copy(buf, m.Data)

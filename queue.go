@@ -59,8 +59,9 @@ type Queue struct {
 
 	rx, tx *waiter
 
-	bufs sync.Pool // *[]byte of msgSize, scratch space for Receive
-	held holder    // messages stopped pumps held, and the running pumps (held.go)
+	bufs  sync.Pool // *[]byte of msgSize, scratch space for Receive
+	held  holder    // messages stopped pumps held (held.go)
+	pumps pumpSet   // the running pumps, which Close waits for (pumps.go)
 }
 
 // poller is the os.File that registers a Queue's descriptor with the
@@ -335,15 +336,26 @@ func (q *Queue) Close() error {
 }
 
 func (q *Queue) close() error {
-	q.markClosed()
+	q.pumps.close(func() { q.closed.Store(true) })
 	close(q.done)
 	// Wake parked waiters without closing the descriptor: pumps still
 	// need it to put back what they hold.
 	q.rx.wake()
 	q.tx.wake()
-	q.waitPumps()
-
+	q.pumps.wait()
 	q.life.Lock() // no direct syscall (nor register) is in flight from here on
+	err := q.putBack()
+	q.life.Unlock()
+	if q.pumps.closeDone() {
+		err = errors.Join(err, q.finishClose())
+	} // else a pump running the caller's code (which may be this very call) finishes the Close when it stops; see pumps.go
+	return opError("close", q.name, err)
+}
+
+// finishClose puts back what is held and closes the descriptor; the last
+// finisher of a Close calls it, once (see pumps.go).
+func (q *Queue) finishClose() error {
+	q.life.Lock()
 	defer q.life.Unlock()
 	err := q.putBack()
 	// The descriptor is closed exactly once: by its file if a waiter
@@ -357,7 +369,7 @@ func (q *Queue) close() error {
 			cerr = explainErrno("close", q.name, e, nil)
 		}
 	}
-	return opError("close", q.name, errors.Join(err, cerr))
+	return errors.Join(err, cerr)
 }
 
 // Unlink removes the queue called name. Processes that have it open keep

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"iter"
+	"reflect"
 )
 
 // This file is typed channels: a Queue that carries values of T through a
@@ -24,8 +25,33 @@ type QueueOf[T any] struct {
 //	jobs := chanmq.Of(q, chanmq.JSON[Job]())
 //	err := jobs.Send(ctx, Job{Path: "a.png"}, 0)
 //
-// Closing q closes it.
-func Of[T any](q *Queue, codec Codec[T]) *QueueOf[T] { return &QueueOf[T]{q: q, codec: codec} }
+// Closing q closes it. Of panics, in the caller's goroutine, if q or codec
+// is nil: a programming error, caught where it is made rather than in a
+// pump later.
+func Of[T any](q *Queue, codec Codec[T]) *QueueOf[T] {
+	if q == nil {
+		panic("chanmq.Of: nil *Queue: pass the Queue that Open returned")
+	}
+	if err := checkCodec(codec); err != nil {
+		panic("chanmq.Of: " + err.Error())
+	}
+	return &QueueOf[T]{q: q, codec: codec}
+}
+
+// checkCodec refuses a nil codec (an untyped nil, or a nil pointer, map,
+// func... in the interface), saying what to pass.
+func checkCodec[T any](codec Codec[T]) error {
+	if codec == nil {
+		return fmt.Errorf("%w: nil Codec: pass one, such as chanmq.JSON[%v]()", ErrInvalidOption, reflect.TypeFor[T]())
+	}
+	switch v := reflect.ValueOf(codec); v.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Interface, reflect.Slice, reflect.Chan:
+		if v.IsNil() {
+			return fmt.Errorf("%w: the Codec is a nil %v: pass a usable one, such as chanmq.JSON[%v]()", ErrInvalidOption, v.Type(), reflect.TypeFor[T]())
+		}
+	}
+	return nil
+}
 
 // Queue returns the underlying Queue.
 func (t *QueueOf[T]) Queue() *Queue { return t.q }
@@ -47,7 +73,7 @@ func (t *QueueOf[T]) TrySend(v T, priority uint) error {
 func (t *QueueOf[T]) send(ctx context.Context, v T, priority uint, block bool) error {
 	bp := t.q.bufs.Get().(*[]byte)
 	defer t.q.bufs.Put(bp)
-	data, err := t.codec.Append((*bp)[:0], v)
+	data, err := appendSafely(t.codec, (*bp)[:0], v)
 	if err != nil {
 		return opError("send", t.q.name, fmt.Errorf("%w: %w", ErrEncode, err))
 	}
@@ -73,9 +99,9 @@ func (t *QueueOf[T]) receive(ctx context.Context, block bool) (v T, priority uin
 	defer t.q.bufs.Put(bp)
 	m, _, err := t.q.receive(ctx, *bp, block)
 	if err != nil {
-		return v, 0, err
+		return v, 0, t.q.emptyError(err)
 	}
-	v, err = t.codec.Decode(m.Data)
+	v, err = decodeSafely(t.codec, m.Data)
 	if err != nil {
 		de := &DecodeError{Message: Message{Data: append([]byte{}, m.Data...), Priority: m.Priority}, Err: err}
 		return v, m.Priority, opError("receive", t.q.name, de)
@@ -115,13 +141,16 @@ func (t *QueueOf[T]) Receiver(ctx context.Context, opts ...ReceiverOption) *Rece
 // whose encoding is too large, is reported by Wait with the reason and
 // the pump goes on with the next.
 func (t *QueueOf[T]) Sender(ctx context.Context, opts ...SenderOption) *SenderOf[T] {
-	return startSender(ctx, t.q, opts, false, encodeWith(t.codec))
+	return startSender(ctx, t.q, opts, encodeWith(t.codec), true)
 }
 
 // OpenReceiverOf opens the queue called name (with Open's options) and
 // starts a typed Receiver on it (with receiver options); the Receiver owns
 // the Queue, as for OpenReceiver.
 func OpenReceiverOf[T any](ctx context.Context, name string, codec Codec[T], opts ...OpenReceiverOption) (*ReceiverOf[T], error) {
+	if err := checkCodec(codec); err != nil {
+		return nil, opError("open", name, err)
+	}
 	return openReceiver(ctx, name, opts, decodeWith(codec))
 }
 
@@ -134,11 +163,48 @@ func OpenReceiverOf[T any](ctx context.Context, name string, codec Codec[T], opt
 //	close(tx.C)
 //	err = tx.Wait() // nil once every value is queued
 func OpenSenderOf[T any](ctx context.Context, name string, codec Codec[T], opts ...OpenSenderOption) (*SenderOf[T], error) {
-	return openSender(ctx, name, opts, encodeWith(codec))
+	if err := checkCodec(codec); err != nil {
+		return nil, opError("open", name, err)
+	}
+	return openSender(ctx, name, opts, encodeWith(codec), true)
 }
 
+// decodeWith returns a typed receive pump's decoder.
 func decodeWith[T any](codec Codec[T]) func(Message) (T, error) {
-	return func(m Message) (T, error) { return codec.Decode(m.Data) }
+	return func(m Message) (T, error) { return decodeSafely(codec, m.Data) }
+}
+
+// decodeSafely is codec.Decode, with a panic in it (any process allowed
+// to write to the queue can send bytes that make a decoder panic) turned
+// into a *CodecError that carries the panic value: the process never dies
+// of a message.
+func decodeSafely[T any](codec Codec[T], data []byte) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = codecPanic(codec, "decode", r)
+		}
+	}()
+	return codec.Decode(data)
+}
+
+// appendSafely is codec.Append, with a panic in it turned into a
+// *CodecError that carries the panic value.
+func appendSafely[T any](codec Codec[T], buf []byte, v T) (data []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			data, err = nil, codecPanic(codec, "encode", r)
+		}
+	}()
+	return codec.Append(buf, v)
+}
+
+// codecPanic describes a panic of codec's encode or decode.
+func codecPanic[T any](codec Codec[T], op string, r any) error {
+	cause := fmt.Errorf("the codec panicked: %v", r)
+	if err, ok := r.(error); ok {
+		cause = fmt.Errorf("the codec panicked: %w", err)
+	}
+	return &CodecError{Codec: codecName(codec), Op: op, Type: reflect.TypeFor[T](), Err: cause, Panic: r}
 }
 
 // maxKeptBuffer bounds the encoding buffer a typed send pump keeps
@@ -151,7 +217,7 @@ const maxKeptBuffer = 64 << 10
 func encodeWith[T any](codec Codec[T]) encodeFunc[T] {
 	var buf []byte
 	return func(v T, prio uint) ([]byte, uint, error) {
-		data, err := codec.Append(buf[:0], v)
+		data, err := appendSafely(codec, buf[:0], v)
 		if err != nil {
 			return nil, 0, fmt.Errorf("%w: %w", ErrEncode, err)
 		}

@@ -245,7 +245,7 @@ func TestTypedValuesNotTakenGoBackAsOriginalBytes(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	rx := Of(q, JSON[typedJob]()).Receiver(ctx, Buffer(2))
-	testutil.WaitFor(t, "the pump to take all three", func() bool { return q.Len() == 0 && len(rx.C) == 2 })
+	testutil.WaitFor(t, "the pump to take all three", func() bool { return q.Len() == 0 })
 	cancel()
 	if err := rx.Wait(); err != nil {
 		t.Fatal(err)
@@ -294,6 +294,7 @@ func TestTypedSenderReturnsUnsentValuesAndKeepsGoingPastBadOnes(t *testing.T) {
 	tx2.C <- "waits for room"
 	tx2.C <- "buffered"
 	cancel()
+	close(tx2.C)
 	var ue2 *UnsentError[string]
 	err := tx2.Wait()
 	if !errors.As(err, &ue2) || !errors.Is(err, ErrMessageTooLarge) || !errors.Is(err, ErrEmptyMessage) || !errors.Is(err, context.Canceled) {
@@ -310,7 +311,7 @@ func TestTypedSenderReturnsUnsentValuesAndKeepsGoingPastBadOnes(t *testing.T) {
 func TestReceiverReportsItsFaultAndTheCloseErrorBoth(t *testing.T) {
 	t.Parallel()
 	q := newTestQueue(t)
-	for _, m := range []string{`{"Path":"a"}`, `{"Path":"b"}`, `bad`} {
+	for _, m := range []string{`{"Path":"a"}`, `bad`, `{"Path":"c"}`, `{"Path":"d"}`} {
 		if err := q.Send(context.Background(), []byte(m), 0); err != nil {
 			t.Fatal(err)
 		}
@@ -319,15 +320,19 @@ func TestReceiverReportsItsFaultAndTheCloseErrorBoth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	<-rx.Done() // nobody reads C: both good values are in its buffer when "bad" arrives
+	if v := <-rx.C; v.Path != "a" {
+		t.Fatalf("first value %+v, want a", v)
+	}
+	<-rx.Done() // "bad" fails when offered, with c and d read ahead behind it
 	err = rx.Err()
 	var de *DecodeError
 	var ue *UndeliveredError
-	if !errors.As(err, &de) || !errors.As(err, &ue) || len(ue.Messages) != 2 || string(ue.Messages[0].Data) != `{"Path":"a"}` {
-		t.Fatalf("Err = %v, want the *DecodeError and an *UndeliveredError with both held values", err)
+	if !errors.As(err, &de) || string(de.Data) != "bad" || !errors.As(err, &ue) || len(ue.Messages) != 2 ||
+		string(ue.Messages[0].Data) != `{"Path":"c"}` || string(ue.Messages[1].Data) != `{"Path":"d"}` {
+		t.Fatalf("Err = %v, want the *DecodeError of bad and an *UndeliveredError with c and d", err)
 	}
 	if rest := waitClosed(t, rx.C); len(rest) != 0 {
-		t.Fatalf("C still delivered %v after the pump gave its buffer back", rest)
+		t.Fatalf("C still delivered %v after the pump gave what it held back", rest)
 	}
 }
 
