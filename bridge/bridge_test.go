@@ -337,31 +337,34 @@ func TestStartUpChecksSayWhatToDo(t *testing.T) {
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
+	// Each error is of a kind callers can test with errors.Is; where the
+	// fix is a flag or a command, the message names it (advice).
 	cases := []struct {
-		name string
-		run  func() error
-		want string
+		name   string
+		run    func() error
+		is     error
+		advice string
 	}{
 		{"out, no stream for the subject", func() error {
 			return (&mqbridge.Out{Queue: q, Subject: "nowhere", Journal: filepath.Join(dir, "o1")}).Run(ctx, nc)
-		}, "no stream captures subject"},
+		}, mqbridge.ErrStreamNotFound, ""},
 		{"out, stream max message size below the queue's", func() error {
 			return (&mqbridge.Out{Queue: q, Subject: "small", Journal: filepath.Join(dir, "o2")}).Run(ctx, nc)
-		}, "--max-msg-size"},
+		}, mqbridge.ErrSizeLimit, "--max-msg-size"},
 		{"out, wrong stream named", func() error {
 			return (&mqbridge.Out{Queue: q, Subject: "small", Stream: "OTHER", Journal: filepath.Join(dir, "o3")}).Run(ctx, nc)
-		}, "is captured by stream"},
+		}, mqbridge.ErrStreamMismatch, ""},
 		{"in, missing stream", func() error {
 			return (&mqbridge.In{Queue: q, Stream: "NOPE", Durable: "d", Journal: filepath.Join(dir, "i1")}).Run(ctx, nc)
-		}, `stream "NOPE" not found`},
+		}, mqbridge.ErrStreamNotFound, ""},
 		{"in, missing consumer", func() error {
 			return (&mqbridge.In{Queue: q, Stream: "SMALL", Durable: "d", Journal: filepath.Join(dir, "i2")}).Run(ctx, nc)
-		}, "-create-consumer"},
+		}, mqbridge.ErrConsumerNotFound, "-create-consumer"},
 	}
 	for _, c := range cases {
 		err := c.run()
-		if err == nil || !strings.Contains(err.Error(), c.want) {
-			t.Errorf("%s: got %v, want an error saying %q", c.name, err, c.want)
+		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.advice) {
+			t.Errorf("%s: got %v, want %v (saying %q)", c.name, err, c.is, c.advice)
 		} else {
 			t.Logf("%s: %v", c.name, err)
 		}
@@ -419,7 +422,7 @@ func TestTwoBridgesOnOneJournalIsRefused(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err := (&mqbridge.Out{Queue: q, Subject: "lock", Journal: journal, Log: quietLog(t)}).Run(ctx, nc)
-	if err == nil || !strings.Contains(err.Error(), "in use by another running bridge") {
+	if !errors.Is(err, mqbridge.ErrJournalLocked) {
 		t.Fatalf("second bridge on one journal: got %v, want it refused", err)
 	}
 	t.Logf("%v", err)
