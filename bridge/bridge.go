@@ -45,3 +45,12 @@ func Run(ctx context.Context, nc *nats.Conn, out *Out, in *In) error {
 	}
 	return g.Wait()
 }
+
+// unlessDone is err, or nil once ctx is done: a Run cancelled while it
+// starts or works ends without error, whatever the cancellation broke.
+func unlessDone(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}

@@ -94,22 +94,11 @@ func (i *In) Run(ctx context.Context, nc *nats.Conn) (err error) {
 		return err
 	}
 	if err := b.check(ctx, prefetch); err != nil {
-		if ctx.Err() != nil {
-			return nil // cancelled while starting: an ordinary end
-		}
-		return err
-	}
-	lock, err := lockJournal(i.Journal)
-	if err != nil {
-		return journalError(i.Journal, err)
-	}
-	defer lock.Close()
-	if err := b.recover(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return journalError(i.Journal, err)
+		return unlessDone(ctx, err)
 	}
 	defer b.jf.close()
+	if err := b.recover(ctx); err != nil {
+		return unlessDone(ctx, journalError(i.Journal, err))
+	}
 	return b.forward(ctx, prefetch)
 }

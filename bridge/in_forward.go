@@ -37,10 +37,7 @@ func (b *inBridge) forward(ctx context.Context, prefetch int) error {
 			continue
 		}
 		if err := b.handle(ctx, msg); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+			return unlessDone(ctx, err)
 		}
 	}
 }

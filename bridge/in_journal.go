@@ -16,14 +16,15 @@ import (
 
 var inHeader = journalHeader{direction: "in", version: 1}
 
-// inCompactRecords is how many sequence records the in journal holds
-// before it is rewritten with only those still needed.
-const inCompactRecords = 1 << 18
-
-// inReserve is the journal space an in bridge reserves for appending: a
-// sequence record is 17 bytes, so inCompactRecords of them and as many
-// carried over fit (beyond it, appends use write(2)).
-const inReserve = 10 << 20
+const (
+	// inCompactRecords is how many sequence records the in journal holds
+	// before it is rewritten with only those still needed.
+	inCompactRecords = 1 << 18
+	// inReserve is the journal space an in bridge reserves for appending:
+	// a sequence record is 17 bytes, so inCompactRecords of them and as
+	// many carried over fit (beyond it, appends use write(2)).
+	inReserve = 10 << 20
+)
 
 // journalOwner is the payload of a recordOwner: the stream, its creation
 // time (a stream deleted and recreated under its name is another owner)
@@ -47,12 +48,14 @@ func parseSentRecord(p []byte) (seq uint64, ok bool) {
 	return binary.LittleEndian.Uint64(p), true
 }
 
-// recover loads the sequences already sent, drops those the consumer's ack
-// floor shows were acknowledged, and rewrites the journal with the rest.
+// recover takes the journal (b.jf.open: lock, header, records), loads the
+// sequences already sent, drops those the consumer's ack floor shows were
+// acknowledged, and rewrites the journal with the rest. Whatever it
+// returns, b.jf.close releases the journal.
 func (b *inBridge) recover(ctx context.Context) error {
 	b.jf = journalFile{path: b.cfg.Journal, fsync: b.cfg.Fsync, reserve: inReserve}
 	same := false
-	exists, err := loadJournal(b.cfg.Journal, inHeader, func(kind recordKind, p []byte) error {
+	exists, err := b.jf.open(inHeader, func(kind recordKind, p []byte) error {
 		switch kind {
 		case recordOwner:
 			same = string(p) == string(b.identity)

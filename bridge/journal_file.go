@@ -19,9 +19,11 @@ import (
 // renames it over, so the journal is always one whole generation or the
 // next.
 
-// journalFile is the open file of a journal and what writing it needs.
+// journalFile is a journal held by this process: its lock, its open file
+// and what writing it needs. open takes it; close releases it.
 type journalFile struct {
 	path  string
+	lock  *os.File // held from open to close (lockJournal): one bridge per journal
 	f     *os.File
 	size  int64 // bytes of header and records; what follows is reserved space (zeros)
 	fsync bool
@@ -70,7 +72,7 @@ func (jf *journalFile) rewrite(contents []byte) error {
 		_ = d.Sync()
 		d.Close()
 	}
-	jf.close()
+	jf.closeFile()
 	// Keep appending through the new file's descriptor (only this process
 	// writes, at the end of the records).
 	jf.f, jf.m, jf.size = f, m, int64(len(contents))
@@ -98,8 +100,8 @@ func (jf *journalFile) append(b []byte) error {
 	return nil
 }
 
-// close unmaps and closes the file (appends are then refused).
-func (jf *journalFile) close() error {
+// closeFile unmaps and closes the file (appends are then refused).
+func (jf *journalFile) closeFile() error {
 	if jf.m != nil {
 		unmapJournal(jf.m)
 		jf.m = nil
@@ -109,5 +111,28 @@ func (jf *journalFile) close() error {
 	}
 	err := jf.f.Close()
 	jf.f = nil
+	return err
+}
+
+// open locks the journal for this process and loads it (loadJournal:
+// header check, then fn for each record). On error it holds nothing; else
+// the journal is held until close, and the first rewrite opens its file.
+func (jf *journalFile) open(h journalHeader, fn func(kind recordKind, payload []byte) error) (exists bool, err error) {
+	if jf.lock, err = lockJournal(jf.path); err != nil {
+		return false, err
+	}
+	if exists, err = loadJournal(jf.path, h, fn); err != nil {
+		jf.close()
+	}
+	return exists, err
+}
+
+// close closes the file and releases the journal. It can be called again.
+func (jf *journalFile) close() error {
+	err := jf.closeFile()
+	if jf.lock != nil {
+		jf.lock.Close()
+		jf.lock = nil
+	}
 	return err
 }

@@ -138,16 +138,9 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) (err error) {
 		b.js.CleanupPublisher()
 	}()
 	if err := b.check(ctx, nc); err != nil {
-		if ctx.Err() != nil {
-			return nil // cancelled while starting: an ordinary end
-		}
-		return err
+		return unlessDone(ctx, err)
 	}
-	lock, err := lockJournal(o.Journal)
-	if err != nil {
-		return journalError(o.Journal, err)
-	}
-	defer lock.Close()
+	defer b.jf.close() // on the ordinary path finish closes it first
 	recovered, err := b.recover()
 	if err != nil {
 		return journalError(o.Journal, err)

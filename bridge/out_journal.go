@@ -61,13 +61,15 @@ func (b *outBridge) newEpoch() error {
 	return nil
 }
 
-// recover reads the journal, returns the messages it holds that were never
-// acknowledged (in journal order), and rewrites it to hold only those.
+// recover takes the journal (b.jf.open: lock, header, records), returns
+// the messages it holds that were never acknowledged (in journal order),
+// and rewrites it to hold only those. Whatever it returns, b.jf.close
+// releases the journal.
 func (b *outBridge) recover() ([]*nats.Msg, error) {
 	// Reserve room for the records up to a rewrite (past compactBytes),
 	// with a margin for the one append that crosses it.
 	b.jf = journalFile{path: b.cfg.Journal, fsync: b.cfg.Fsync, reserve: compactBytes + 1<<20}
-	_, err := loadJournal(b.cfg.Journal, outHeader, func(kind recordKind, p []byte) error {
+	_, err := b.jf.open(outHeader, func(kind recordKind, p []byte) error {
 		switch kind {
 		case recordMsg:
 			id, prio, body, err := parseMsgRecord(p)

@@ -54,7 +54,7 @@ func TestOutJournalRecoversUnacknowledgedInOrderWithTheirIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer b2.jf.close()
+	b2.jf.close() // as the bridge that recovered it stops: the next one takes the journal
 	var gotIDs []string
 	for _, m := range got {
 		gotIDs = append(gotIDs, m.Header.Get(jetstream.MsgIDHeader)+"="+string(m.Data)+"/"+m.Header.Get(PriorityHeader))
