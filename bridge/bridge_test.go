@@ -15,10 +15,7 @@ import (
 
 func TestRoundTripRestoresPriorities(t *testing.T) {
 	t.Parallel()
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "RT", Subjects: []string{"rt.>"}})
+	_, nc, _ := startJetStream(t, jetstream.StreamConfig{Name: "RT", Subjects: []string{"rt.>"}})
 	src, dst := bridgetest.NewQueue(t, 10, 512), bridgetest.NewQueue(t, 10, 512)
 	dir := t.TempDir()
 

@@ -89,10 +89,7 @@ func crashLoop(t *testing.T, ts *bridgetest.Server, n, kills int, progress func(
 func TestOutSIGKILLNoDuplicateAtMostOneLossPerKill(t *testing.T) {
 	t.Parallel()
 	n, kills := crashPlan(t)
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "OUTCRASH", Subjects: []string{"outcrash"}, Duplicates: 10 * time.Minute})
+	ts, _, js := startJetStream(t, jetstream.StreamConfig{Name: "OUTCRASH", Subjects: []string{"outcrash"}, Duplicates: 10 * time.Minute})
 	q := bridgetest.NewQueue(t, 10, 512)
 
 	var sent atomic.Int64
@@ -137,10 +134,7 @@ func TestOutSIGKILLNoDuplicateAtMostOneLossPerKill(t *testing.T) {
 func TestInSIGKILLLosesNothingAtMostOneDuplicatePerKill(t *testing.T) {
 	t.Parallel()
 	n, kills := crashPlan(t)
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "INCRASH", Subjects: []string{"incrash"}})
+	ts, _, js := startJetStream(t, jetstream.StreamConfig{Name: "INCRASH", Subjects: []string{"incrash"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range n {
@@ -212,10 +206,7 @@ func TestInSIGKILLLosesNothingAtMostOneDuplicatePerKill(t *testing.T) {
 func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 	t.Parallel()
 	const n, window = 6000, 32
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "DOWN", Subjects: []string{"down"}})
+	ts, _, _ := startJetStream(t, jetstream.StreamConfig{Name: "DOWN", Subjects: []string{"down"}})
 	src, dst := bridgetest.NewQueue(t, 10, 512), bridgetest.NewQueue(t, 10, 512)
 
 	ctx, cancel := context.WithCancel(context.Background())

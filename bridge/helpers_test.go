@@ -11,29 +11,33 @@ import (
 	"time"
 
 	"github.com/chanmq/chanmq"
+	"github.com/chanmq/chanmq/bridge/internal/bridgetest"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-func newJS(t testing.TB, nc *nats.Conn) jetstream.JetStream {
+// startJetStream starts a server (stopped when t ends) with the streams
+// given (file storage unless they say otherwise), and returns it with a
+// connection and its JetStream context.
+func startJetStream(t testing.TB, streams ...jetstream.StreamConfig) (*bridgetest.Server, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
+	ts := bridgetest.StartServer(t, nil)
+	nc := ts.Connect(t)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return js
-}
-
-func addStream(t testing.TB, js jetstream.JetStream, cfg jetstream.StreamConfig) {
-	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if cfg.Storage == 0 {
-		cfg.Storage = jetstream.FileStorage
+	for _, cfg := range streams {
+		if cfg.Storage == 0 {
+			cfg.Storage = jetstream.FileStorage
+		}
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			t.Fatalf("create stream %s: %v", cfg.Name, err)
+		}
 	}
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		t.Fatalf("create stream %s: %v", cfg.Name, err)
-	}
+	return ts, nc, js
 }
 
 // quietLog is a logger for bridges run inside the test process.

@@ -17,10 +17,7 @@ import (
 
 func TestInFullQueueHeldLongerThanAckWaitGivesNoDuplicate(t *testing.T) {
 	t.Parallel()
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "FULL", Subjects: []string{"full"}})
+	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "FULL", Subjects: []string{"full"}})
 	const n = 40
 	ctx := context.Background()
 	for i := range n {
@@ -83,11 +80,7 @@ func TestInFullQueueHeldLongerThanAckWaitGivesNoDuplicate(t *testing.T) {
 
 func TestInRefusesWhatTheQueueCannotTake(t *testing.T) {
 	t.Parallel()
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "BAD", Subjects: []string{"bad"}})
-	addStream(t, js, jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"dead"}})
+	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "BAD", Subjects: []string{"bad"}}, jetstream.StreamConfig{Name: "DLQ", Subjects: []string{"dead"}})
 	ctx := context.Background()
 	adv, err := nc.SubscribeSync("$JS.EVENT.ADVISORY.CONSUMER.MSG_TERMINATED.BAD.bad")
 	if err != nil {

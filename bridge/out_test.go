@@ -15,10 +15,7 @@ import (
 
 func TestOutGracefulStopsLoseNothing(t *testing.T) {
 	t.Parallel()
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "GRACE", Subjects: []string{"grace"}})
+	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "GRACE", Subjects: []string{"grace"}})
 	q := bridgetest.NewQueue(t, 10, 256)
 	journal := filepath.Join(t.TempDir(), "out")
 	const n, stops = 5000, 8

@@ -17,10 +17,7 @@ import (
 
 func TestStartUpChecksSayWhatToDo(t *testing.T) {
 	t.Parallel()
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "SMALL", Subjects: []string{"small"}, MaxMsgSize: 1024})
+	_, nc, _ := startJetStream(t, jetstream.StreamConfig{Name: "SMALL", Subjects: []string{"small"}, MaxMsgSize: 1024})
 	q := bridgetest.NewQueue(t, 4, 4096)
 	dir := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -61,10 +58,7 @@ func TestStartUpChecksSayWhatToDo(t *testing.T) {
 
 func TestTwoBridgesOnOneJournalIsRefused(t *testing.T) {
 	t.Parallel()
-	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "LOCK", Subjects: []string{"lock"}})
+	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "LOCK", Subjects: []string{"lock"}})
 	q := bridgetest.NewQueue(t, 4, 128)
 	journal := filepath.Join(t.TempDir(), "sub", "out")
 	first := &mqbridge.Out{Queue: q, Subject: "lock", Journal: journal, Log: quietLog(t)}
