@@ -76,17 +76,17 @@ type inBridge struct {
 // Run forwards messages until ctx is done or a fault stops it. A cancelled
 // ctx is an ordinary end (nil): a message being sent when ctx ends is not
 // acknowledged, so JetStream redelivers it after AckWait.
-func (i *In) Run(ctx context.Context, nc *nats.Conn) (err error) {
-	defer func() { err = runError("in", i.Queue, err) }()
-	if i.Queue == nil || i.Stream == "" || i.Durable == "" || i.Journal == "" {
+func (in *In) Run(ctx context.Context, nc *nats.Conn) (err error) {
+	defer func() { err = runError("in", in.Queue, err) }()
+	if in.Queue == nil || in.Stream == "" || in.Durable == "" || in.Journal == "" {
 		return errors.New("In needs Queue, Stream, Durable and Journal")
 	}
-	b := &inBridge{cfg: i, log: i.Log, sent: map[uint64]struct{}{}}
+	b := &inBridge{cfg: in, log: in.Log, sent: map[uint64]struct{}{}}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
-	b.log = b.log.With("direction", "in", "queue", i.Queue.Name(), "stream", i.Stream, "durable", i.Durable)
-	prefetch := i.Prefetch
+	b.log = b.log.With("direction", "in", "queue", in.Queue.Name(), "stream", in.Stream, "durable", in.Durable)
+	prefetch := in.Prefetch
 	if prefetch <= 0 {
 		prefetch = DefaultPrefetch
 	}
@@ -98,7 +98,7 @@ func (i *In) Run(ctx context.Context, nc *nats.Conn) (err error) {
 	}
 	defer b.jf.close()
 	if err := b.recover(ctx); err != nil {
-		return unlessDone(ctx, journalError(i.Journal, err))
+		return unlessDone(ctx, journalError(in.Journal, err))
 	}
 	return b.forward(ctx, prefetch)
 }

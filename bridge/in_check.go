@@ -13,28 +13,28 @@ import (
 // consumer if asked to) and warns when the stream takes messages the queue
 // cannot. It sets b.identity, b.cons and b.keepalive.
 func (b *inBridge) check(ctx context.Context, prefetch int) error {
-	i, q := b.cfg, b.cfg.Queue
-	s, err := b.js.Stream(ctx, i.Stream)
+	in, q := b.cfg, b.cfg.Queue
+	s, err := b.js.Stream(ctx, in.Stream)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("%w: stream %q does not exist: check -stream, or create it (`nats stream add %s --subjects ...`)", ErrStreamNotFound, i.Stream, i.Stream)
+			return fmt.Errorf("%w: stream %q does not exist: check -stream, or create it (`nats stream add %s --subjects ...`)", ErrStreamNotFound, in.Stream, in.Stream)
 		}
-		return fmt.Errorf("stream %q: %w", i.Stream, err)
+		return fmt.Errorf("stream %q: %w", in.Stream, err)
 	}
 	info := s.CachedInfo()
 	if m := info.Config.MaxMsgSize; m <= 0 || int(m) > q.MessageSize() {
 		b.log.Warn("the stream takes messages larger than the queue's MessageSize; such messages will be terminated (see the bridge's log and the server's advisories)",
 			"stream_max_msg_size", m, "queue_message_size", q.MessageSize())
 	}
-	b.identity = journalOwner(i.Stream, info.Created, i.Durable)
+	b.identity = journalOwner(in.Stream, info.Created, in.Durable)
 
-	cons, err := s.Consumer(ctx, i.Durable)
-	if errors.Is(err, jetstream.ErrConsumerNotFound) && i.CreateConsumer {
+	cons, err := s.Consumer(ctx, in.Durable)
+	if errors.Is(err, jetstream.ErrConsumerNotFound) && in.CreateConsumer {
 		cons, err = s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-			Durable:       i.Durable,
+			Durable:       in.Durable,
 			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       i.AckWait,
-			FilterSubject: i.FilterSubject,
+			AckWait:       in.AckWait,
+			FilterSubject: in.FilterSubject,
 			MaxAckPending: 4 * prefetch,
 		})
 		if err == nil {
@@ -43,16 +43,16 @@ func (b *inBridge) check(ctx context.Context, prefetch int) error {
 	}
 	if err != nil {
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return fmt.Errorf("%w: stream %q has no consumer %q: create it (`nats consumer add %s %s --pull --ack explicit`) or let the bridge create it (-create-consumer)", ErrConsumerNotFound, i.Stream, i.Durable, i.Stream, i.Durable)
+			return fmt.Errorf("%w: stream %q has no consumer %q: create it (`nats consumer add %s %s --pull --ack explicit`) or let the bridge create it (-create-consumer)", ErrConsumerNotFound, in.Stream, in.Durable, in.Stream, in.Durable)
 		}
-		return fmt.Errorf("consumer %q on stream %q: %w", i.Durable, i.Stream, err)
+		return fmt.Errorf("consumer %q on stream %q: %w", in.Durable, in.Stream, err)
 	}
 	cfg := cons.CachedInfo().Config
 	if cfg.AckPolicy != jetstream.AckExplicitPolicy {
-		return fmt.Errorf("%w: consumer %q acknowledges with policy %q; the bridge needs explicit acks (recreate it with --ack explicit)", ErrConsumerConfig, i.Durable, cfg.AckPolicy)
+		return fmt.Errorf("%w: consumer %q acknowledges with policy %q; the bridge needs explicit acks (recreate it with --ack explicit)", ErrConsumerConfig, in.Durable, cfg.AckPolicy)
 	}
 	if cfg.DeliverSubject != "" {
-		return fmt.Errorf("%w: consumer %q is a push consumer; the bridge needs a pull consumer (recreate it with --pull)", ErrConsumerConfig, i.Durable)
+		return fmt.Errorf("%w: consumer %q is a push consumer; the bridge needs a pull consumer (recreate it with --pull)", ErrConsumerConfig, in.Durable)
 	}
 	b.cons = cons
 	b.keepalive = max(cfg.AckWait/3, 100*time.Millisecond)

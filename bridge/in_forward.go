@@ -14,10 +14,10 @@ import (
 // forward pulls the consumer's messages and hands each to handle until
 // ctx is done (nil) or a fault stops it.
 func (b *inBridge) forward(ctx context.Context, prefetch int) error {
-	i := b.cfg
+	in := b.cfg
 	it, err := b.cons.Messages(jetstream.PullMaxMessages(prefetch))
 	if err != nil {
-		return fmt.Errorf("consume %s/%s: %w", i.Stream, i.Durable, err)
+		return fmt.Errorf("consume %s/%s: %w", in.Stream, in.Durable, err)
 	}
 	defer it.Stop()
 	for {
@@ -27,7 +27,7 @@ func (b *inBridge) forward(ctx context.Context, prefetch int) error {
 				return nil
 			}
 			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return fmt.Errorf("%w: consumer %s on stream %s: %w: recreate it and restart the bridge", ErrConsumerNotFound, i.Durable, i.Stream, err)
+				return fmt.Errorf("%w: consumer %s on stream %s: %w: recreate it and restart the bridge", ErrConsumerNotFound, in.Durable, in.Stream, err)
 			}
 			b.log.Warn("pulling from the consumer failed; retrying", "err", err)
 			select { // do not spin on an error that persists

@@ -63,24 +63,32 @@ func (h journalHeader) append(b []byte) []byte {
 	return fmt.Appendf(b, "%s%s %d\n", headerPrefix, h.direction, h.version)
 }
 
-// check reports how many bytes the header line of data takes, or an error
-// (ErrJournalHeader) if data does not start with h.
+// check reports how many bytes the header line at the start of data
+// takes, or an error (ErrJournalHeader) if it is not h. It is the one
+// place a header is judged: a reader of an older version, if one is ever
+// kept, would be chosen here.
 func (h journalHeader) check(data []byte) (int, error) {
-	line, _, ok := bytes.Cut(data, []byte("\n"))
-	if ok {
-		if rest, ok := bytes.CutPrefix(line, []byte(headerPrefix)); ok {
-			dir, ver, _ := bytes.Cut(rest, []byte(" "))
-			if string(dir) == h.direction {
-				if v, err := strconv.Atoi(string(ver)); err == nil && v != h.version {
-					return 0, fmt.Errorf("%w: an %s-direction journal of format version %d; this bridge reads version %d: move it away (what it holds is then forgotten) or run the bridge that wrote it", ErrJournalHeader, h.direction, v, h.version)
-				}
-			}
-		}
-	}
-	if want := h.append(nil); !bytes.HasPrefix(data, want) {
+	got, n, ok := parseHeader(data)
+	switch {
+	case !ok || got.direction != h.direction:
 		return 0, fmt.Errorf("%w: not an %s-direction journal of chanmq-bridge; move it away if it belongs to something else", ErrJournalHeader, h.direction)
+	case got.version != h.version:
+		return 0, fmt.Errorf("%w: an %s-direction journal of format version %d; this bridge reads version %d: move it away (what it holds is then forgotten) or run the bridge that wrote it", ErrJournalHeader, h.direction, got.version, h.version)
 	}
-	return len(line) + 1, nil
+	return n, nil
+}
+
+// parseHeader reads the header line at the start of data and its length;
+// ok is false if there is none.
+func parseHeader(data []byte) (h journalHeader, n int, ok bool) {
+	line, _, found := bytes.Cut(data, []byte("\n"))
+	rest, ours := bytes.CutPrefix(line, []byte(headerPrefix))
+	dir, ver, _ := bytes.Cut(rest, []byte(" "))
+	v, err := strconv.Atoi(string(ver))
+	if !found || !ours || err != nil {
+		return journalHeader{}, 0, false
+	}
+	return journalHeader{direction: string(dir), version: v}, len(line) + 1, true
 }
 
 // journalError says which journal err is about.

@@ -18,20 +18,20 @@ const headerAllowance = 256
 // subject, its message size limit and the server's max_payload hold the
 // queue's largest message. It sets b.stream and b.streamH.
 func (b *outBridge) check(ctx context.Context, nc *nats.Conn) error {
-	o, q := b.cfg, b.cfg.Queue
+	out, q := b.cfg, b.cfg.Queue
 	need := q.MessageSize() + headerAllowance
 	if mp := nc.MaxPayload(); mp > 0 && int64(need) > mp {
 		return fmt.Errorf("%w: the server's max_payload is %d bytes, less than the queue's MessageSize %d plus %d for headers: raise max_payload in the server configuration, or use a queue with smaller messages", ErrSizeLimit, mp, q.MessageSize(), headerAllowance)
 	}
-	name, err := b.js.StreamNameBySubject(ctx, o.Subject)
+	name, err := b.js.StreamNameBySubject(ctx, out.Subject)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("%w: no stream captures subject %q: create one first, e.g. `nats stream add %s --subjects %q --dupe-window 2h`", ErrStreamNotFound, o.Subject, cmp.Or(o.Stream, "STREAM"), o.Subject)
+			return fmt.Errorf("%w: no stream captures subject %q: create one first, e.g. `nats stream add %s --subjects %q --dupe-window 2h`", ErrStreamNotFound, out.Subject, cmp.Or(out.Stream, "STREAM"), out.Subject)
 		}
-		return fmt.Errorf("look up the stream of subject %q: %w", o.Subject, err)
+		return fmt.Errorf("look up the stream of subject %q: %w", out.Subject, err)
 	}
-	if o.Stream != "" && name != o.Stream {
-		return fmt.Errorf("%w: subject %q is captured by stream %q, not %q: fix -subject or -stream", ErrStreamMismatch, o.Subject, name, o.Stream)
+	if out.Stream != "" && name != out.Stream {
+		return fmt.Errorf("%w: subject %q is captured by stream %q, not %q: fix -subject or -stream", ErrStreamMismatch, out.Subject, name, out.Stream)
 	}
 	b.stream = name
 	b.streamH = []string{name}
