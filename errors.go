@@ -34,6 +34,12 @@ var (
 	// ErrInvalidOption means an option is out of range or conflicts with
 	// another option.
 	ErrInvalidOption = errors.New("invalid option")
+	// ErrAttrMismatch means Open was given Create with MaxMessages or
+	// MessageSize, and the queue already existed with other sizes. The
+	// kernel keeps a queue's sizes for its life, so the error names both:
+	// open it without those options to take it as it is, or Unlink it and
+	// create it again.
+	ErrAttrMismatch = errors.New("queue exists with other sizes")
 	// ErrLimit means a kernel limit refused the request; the error text
 	// names the limit, its value and how to raise it.
 	ErrLimit = errors.New("kernel limit reached")

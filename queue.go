@@ -86,8 +86,9 @@ type Attr struct {
 // close-on-exec.
 //
 // A missing queue gives an error matching fs.ErrNotExist; with Exclusive
-// an existing one matches fs.ErrExist; a queue this user may not open
-// matches fs.ErrPermission. Kernel limits (msg_max, msgsize_max,
+// an existing one matches fs.ErrExist; with MaxMessages or MessageSize, an
+// existing one of other sizes matches ErrAttrMismatch; a queue this user
+// may not open matches fs.ErrPermission. Kernel limits (msg_max, msgsize_max,
 // queues_max, RLIMIT_MSGQUEUE) give an error matching ErrLimit that names
 // the limit, its value and how to raise it.
 func Open(name string, opts ...OpenOption) (*Queue, error) {
@@ -120,6 +121,12 @@ func openWith(name string, c *config) (*Queue, error) {
 	}
 	q, err := newQueue(fd, name, c.flags()&(oRdonly|oWronly|oRdwr))
 	if err != nil {
+		return nil, opError("open", name, err)
+	}
+	// A queue that existed keeps its sizes whatever c asked: refuse it
+	// rather than hand back a queue of other sizes without a word.
+	if err := c.attrMismatch(q.maxMsgs, q.msgSize); err != nil {
+		_ = q.Close()
 		return nil, opError("open", name, err)
 	}
 	return q, nil
