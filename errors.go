@@ -8,7 +8,9 @@ import (
 
 // Sentinel errors. Every error returned by this package is an *Error that
 // wraps one of these, a context error, or an errno that matches
-// fs.ErrNotExist, fs.ErrExist or fs.ErrPermission through errors.Is.
+// fs.ErrNotExist, fs.ErrExist or fs.ErrPermission through errors.Is. A
+// Queue that no Open, CreateTemp or NewQueue made (a zero Queue{}), and a
+// nil file given to NewQueue, give errors matching fs.ErrInvalid.
 var (
 	// ErrClosed means the Queue was closed, before or during the call.
 	ErrClosed = errors.New("queue closed")

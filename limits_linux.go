@@ -64,15 +64,21 @@ func explainErrno(op, name string, err error, c *config) error {
 	}
 	switch errno {
 	case unix.ENOENT:
-		if op == "open" || op == "unlink" {
+		switch op {
+		case "open":
 			return explain(errno, "queue does not exist (open it with chanmq.Create(0o600) to create it)")
+		case "unlink":
+			return explain(errno, "queue does not exist, so there is nothing to remove (errors.Is(err, fs.ErrNotExist) tells this case apart, to ignore it)")
 		}
 	case unix.EEXIST:
 		return explain(errno, "queue already exists (drop Exclusive to open it, or Unlink it first)")
 	case unix.EACCES, unix.EPERM:
 		if op == "unlink" {
-			// The queue directory is sticky, like /tmp: mode bits do not matter.
-			return explain(errno, "permission denied: only the queue's owner (or root) may unlink it (see `ls -l /dev/mqueue`; ask its owner)")
+			// mq_unlink is an unlink in the mqueue filesystem's root
+			// directory, which is mode 1777, sticky like /tmp: the queue's
+			// own mode does not matter, its owner does (the kernel's
+			// may_delete and check_sticky give EPERM).
+			return explain(errno, "permission denied: only the queue's owner, or a process with CAP_FOWNER such as root, may remove it, whatever the queue's mode (see `ls -l /dev/mqueue`; ask its owner)")
 		}
 		return explain(errno, "permission denied: the queue's mode or owner does not let this user open it this way (see `ls -l /dev/mqueue`; ask its owner, or open ReadOnly/WriteOnly if that is all you need)")
 	case unix.ENOSPC:

@@ -330,7 +330,7 @@ func DeadLetter(dlq *Queue) ReceiverOption {
 			return fmt.Errorf("%w: DeadLetter(nil): give an open Queue", ErrInvalidOption)
 		}
 		if !dlq.canSend {
-			return fmt.Errorf("%w: DeadLetter(%s): %w", ErrInvalidOption, dlq.name, ErrReadOnly)
+			return fmt.Errorf("%w: DeadLetter(%s): %w", ErrInvalidOption, dlq.name, dlq.cannot(ErrReadOnly))
 		}
 		c.deadLetter = dlq
 		return nil
