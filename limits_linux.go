@@ -43,11 +43,14 @@ func defaultAttr() (maxMsgs, msgSize int) {
 	return maxMsgs, msgSize
 }
 
-// queueBytes estimates what a queue counts against RLIMIT_MSGQUEUE, as the
-// kernel computes it: per message its bytes plus a struct msg_msg header,
-// plus a tree node per priority in use.
+// queueBytes is what a queue counts against RLIMIT_MSGQUEUE from its
+// creation until it is freed, as the kernel computes it (mqueue_get_inode
+// in ipc/mqueue.c): per message its bytes plus a struct msg_msg header,
+// plus a priority-tree node per message up to one per priority. The sizes
+// are a 64-bit kernel's (a 32-bit one's are half); the README's table of
+// queue costs is checked against the kernel with it.
 func queueBytes(maxMsgs, msgSize int) uint64 {
-	const msgHeader, treeNode = 48, 48 // upper bounds of the kernel structs on 64-bit
+	const msgHeader, treeNode = 48, 48 // sizeof(struct msg_msg), sizeof(struct posix_msg_tree_node)
 	return uint64(maxMsgs)*uint64(msgSize+msgHeader) + uint64(min(maxMsgs, MaxPriority+1))*treeNode
 }
 
@@ -127,7 +130,7 @@ func explainEMFILE(errno unix.Errno, c *config) error {
 		if msgSize == 0 {
 			msgSize = ds
 		}
-		need = fmt.Sprintf(" this queue needs about %d bytes (%d messages of %d bytes plus kernel overhead);", queueBytes(maxMsgs, msgSize), maxMsgs, msgSize)
+		need = fmt.Sprintf(" this queue needs %d bytes (%d messages of %d bytes, plus the kernel's bookkeeping);", queueBytes(maxMsgs, msgSize), maxMsgs, msgSize)
 	}
 	return limitErr(errno, "message queue bytes for this user exceed RLIMIT_MSGQUEUE:%s the limit is %d bytes, shared by all of this user's queues (raise it with `ulimit -q BYTES`, LimitMSGQUEUE= in systemd, or make queues smaller; Unlink unused queues)", need, mq.Cur)
 }
