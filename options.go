@@ -208,9 +208,9 @@ func Exclusive() OpenOption {
 // it instead: a queue of another capacity is refused with an error
 // matching ErrAttrMismatch (the kernel keeps a queue's sizes for its life).
 //
-// Every queue counts MaxMessages × (MessageSize + 48) + MaxMessages × 48
-// bytes (on 64-bit Linux) against its owner's RLIMIT_MSGQUEUE, 819200
-// bytes by default: about nine queues of the default 10 × 8192, or 232 of
+// A queue counts MaxMessages × (MessageSize + 96) bytes against its
+// owner's RLIMIT_MSGQUEUE (on 64-bit Linux, up to 32768 messages), which is
+// 819200 bytes by default: 9 queues of the default 10 × 8192, or 232 of
 // 10 × 256. See CreateTemp.
 func MaxMessages(n int) OpenOption {
 	return openOpt{func(c *config) error {

@@ -140,12 +140,13 @@ func openWith(name string, c *config) (*Queue, error) {
 // Unlink it (q.Name()) when done.
 //
 // Every queue counts against its owner's RLIMIT_MSGQUEUE (819200 bytes by
-// default, shared by all of the user's queues): MaxMessages × (MessageSize
-// + 48) + MaxMessages × 48 bytes on 64-bit Linux. A queue of the default
-// 10 × 8192 takes 82880, so a user has room for 9 of them; for many small
-// queues (one per client of a request/reply server, say) ask for small
-// messages: MaxMessages(10), MessageSize(256) takes 3520 bytes, and 232
-// fit. Past the limit, CreateTemp fails with an error matching ErrLimit.
+// default, shared by all of the user's queues) from its creation until it
+// is unlinked and closed: MaxMessages × (MessageSize + 96) bytes on 64-bit
+// Linux (up to 32768 messages). A queue of the default 10 × 8192 takes
+// 82880 bytes, so a user has room for 9 of them; for many small queues
+// (one per client of a request/reply server, say) ask for small messages:
+// MaxMessages(10), MessageSize(256) takes 3520 bytes, and 232 fit. Past
+// the limit, CreateTemp fails with an error matching ErrLimit.
 func CreateTemp(prefix string, opts ...OpenOption) (*Queue, error) {
 	if prefix == "" {
 		prefix = "/chanmq-"
