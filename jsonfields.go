@@ -60,8 +60,8 @@ func unexportedFieldsError(t reflect.Type, dropped []string, op, method string) 
 		lost = "leave " + it + " zero"
 	}
 	return fmt.Errorf("%w: %s unexported, and encoding/json would %s; export %s, tag %s `json:\"-\"` to leave %s out on purpose, "+
-		"give the type a %s method, or use chanmq.JSONSkipUnexported[%v]() to carry only the exported fields",
-		errors.ErrUnsupported, what, lost, it, it, it, method, t)
+		"give %v its own %s method, or use chanmq.JSONSkipUnexported[%v]() to carry only the exported fields",
+		errors.ErrUnsupported, what, lost, it, it, it, t, method, t)
 }
 
 var (
