@@ -41,7 +41,7 @@ func TestOpenExistingQueueWithOtherSizesIsErrAttrMismatch(t *testing.T) {
 			}
 			for _, want := range []string{
 				"chanmq: open " + name + ": ",
-				"already exists with MaxMessages 4 and MessageSize 128",
+				"queue exists with other sizes: MaxMessages 4 and MessageSize 128",
 				tc.asked,
 				"open it without MaxMessages and MessageSize",
 				"Unlink it",

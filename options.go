@@ -159,7 +159,7 @@ func (c *config) attrMismatch(maxMsgs, msgSize int) error {
 	if asked == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: the queue already exists with MaxMessages %d and MessageSize %d, not the %s asked "+
+	return fmt.Errorf("%w: MaxMessages %d and MessageSize %d, not the %s asked "+
 		"(a queue keeps its sizes for its life): open it without MaxMessages and MessageSize to use it as it is, "+
 		"or Unlink it (`chanmq rm`) and create it again", ErrAttrMismatch, maxMsgs, msgSize, strings.Join(asked, " and "))
 }
