@@ -138,8 +138,9 @@
 //	chanmq stat /name
 //
 // Print the queue's capacity, message size and current count, and its mode,
-// owner and queued bytes when the mqueue filesystem can be read (/dev/mqueue or
-// another mqueue mount, or a temporary mount when running as root).
+// owner and queued bytes when this IPC namespace's mqueue filesystem can be read
+// (/dev/mqueue or another mount of it, or a temporary mount when running as
+// root).
 //
 // # List the queues
 //
@@ -147,9 +148,11 @@
 //
 //	chanmq ls [-l]
 //
-// List the queues of this IPC namespace, as the mqueue filesystem shows them.
-// When none is mounted, ls mounts one on a temporary directory if it may (as
-// root) and says so; otherwise it prints the command that mounts it.
+// List the queues of this IPC namespace, as its mqueue filesystem shows them.
+// When none of this namespace's is mounted (none at all, or only another
+// namespace's, as for a process started by 'unshare --ipc'), ls mounts one on
+// a temporary directory if it may (as root) and says so; otherwise it says why
+// it cannot list them and what to do.
 //
 // Flags:
 //

@@ -64,9 +64,17 @@ type result struct {
 // testutil.Patience so that the test fails instead of the whole run.
 func runCmd(t *testing.T, stdin []byte, args ...string) result {
 	t.Helper()
+	return runCmdAs(t, nil, stdin, args...)
+}
+
+// runCmdAs is runCmd with the process attributes attr (nil: those of the
+// test), such as asNobody's.
+func runCmdAs(t *testing.T, attr *syscall.SysProcAttr, stdin []byte, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*testutil.Patience)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.SysProcAttr = attr
 	cmd.Stdin = bytes.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -221,4 +229,67 @@ func signalPending(pid int, sig syscall.Signal) bool {
 		}
 	}
 	return false
+}
+
+// nobody is the uid and gid of the unprivileged user some tests run the
+// command as.
+const nobody = 65534
+
+// asNobody returns the process attributes that run a command as nobody,
+// and lets nobody reach the built command, whose directory is private to
+// root. (Running a copy instead risks ETXTBSY: a child forked by a
+// parallel test may hold the copy's write descriptor until it execs.) It
+// skips t unless the tests run as root.
+func asNobody(t *testing.T) *syscall.SysProcAttr {
+	t.Helper()
+	if os.Getuid() != 0 {
+		t.Skip("needs root, to run the command as another user")
+	}
+	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+}
+
+// scriptPrelude starts the shell scripts of inNewIPCNamespace. In them,
+// $CHANMQ is the built command; "run NAME CMD ARGS..." runs a command and
+// keeps its output and exit code for the test (see inNewIPCNamespace);
+// "as_nobody CMD ARGS..." runs a command as nobody.
+const scriptPrelude = `run() { n=$1; shift; "$@" >"$OUT/$n.out" 2>"$OUT/$n.err"; echo $? >"$OUT/$n.code"; }
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+`
+
+// inNewIPCNamespace runs script, a shell script that begins with
+// scriptPrelude, with args as $1..., in an IPC namespace of its own where
+// the test's own namespace's mqueue filesystem is mounted (see
+// testutil.InNewIPCNamespace). It returns what each "run NAME" of the
+// script ran printed, and its exit code, by NAME. It skips t where
+// namespaces cannot be made, and unless the tests run as root.
+func inNewIPCNamespace(t *testing.T, script string, args ...string) (ran func(name string) result) {
+	t.Helper()
+	asNobody(t)
+	if _, err := exec.LookPath("setpriv"); err != nil {
+		t.Skipf("no setpriv(1), to run the command as nobody: %v", err)
+	}
+	out := t.TempDir()
+	cmd := testutil.InNewIPCNamespace(t, append([]string{"sh", "-c", scriptPrelude + script, "sh"}, args...)...)
+	cmd.Env = append(os.Environ(), "CHANMQ="+bin, "OUT="+out)
+	if output, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("script in a new IPC namespace: %v\n%s", err, output)
+	}
+	return func(name string) result {
+		t.Helper()
+		read := func(ext string) string {
+			b, err := os.ReadFile(filepath.Join(out, name+ext))
+			if err != nil {
+				t.Fatalf("the script did not run %q: %v", name, err)
+			}
+			return string(b)
+		}
+		r := result{stdout: read(".out"), stderr: read(".err")}
+		if _, err := fmt.Sscan(read(".code"), &r.code); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
 }

@@ -15,9 +15,11 @@ var lsCmd = &command{
 	name:    "ls",
 	args:    "[-l]",
 	summary: "list the queues",
-	help: `List the queues of this IPC namespace, as the mqueue filesystem shows them.
-When none is mounted, ls mounts one on a temporary directory if it may (as
-root) and says so; otherwise it prints the command that mounts it.
+	help: `List the queues of this IPC namespace, as its mqueue filesystem shows them.
+When none of this namespace's is mounted (none at all, or only another
+namespace's, as for a process started by 'unshare --ipc'), ls mounts one on
+a temporary directory if it may (as root) and says so; otherwise it says why
+it cannot list them and what to do.
 `,
 	bind: withOptions(lsFlags, runLs),
 }
@@ -32,14 +34,18 @@ func runLs(c *cli, o *lsOpts, args []string) error {
 	if len(args) > 0 {
 		return usageErr("ls", "ls takes no arguments, got %q", args)
 	}
-	dir, release, temporary, err := mqueuefs.Dir()
+	m, err := mqueuefs.Find()
 	if err != nil {
 		return fmt.Errorf("ls: %v", err)
 	}
-	defer release()
-	if temporary {
+	defer m.Release()
+	switch {
+	case m.Foreign != "":
+		fmt.Fprintf(c.stderr, "chanmq: note: the mqueue filesystem mounted at %s is another IPC namespace's (this process has one of its own, as 'unshare --ipc' makes), so ls mounted this namespace's on a temporary directory\n", m.Foreign)
+	case m.Temporary:
 		fmt.Fprintf(c.stderr, "chanmq: note: no mqueue filesystem is mounted, so ls mounted one on a temporary directory; to mount it for good: %s\n", mqueuefs.Hint)
 	}
+	dir := m.Dir
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return fmt.Errorf("ls: reading the mqueue filesystem %s: %v", dir, err)

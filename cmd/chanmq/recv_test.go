@@ -11,7 +11,6 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -258,27 +257,17 @@ func TestRecvPutsBackWhatStdoutRefused(t *testing.T) {
 // are on standard error in base64, the last place left for them.
 func TestRecvReadOnlyPrintsWhatItCannotPutBack(t *testing.T) {
 	t.Parallel()
-	if os.Getuid() != 0 {
-		t.Skip("needs root, to run recv as another user")
-	}
-	const nobody = 65534
+	attr := asNobody(t)
 	name := newQueue(t, "-max", "2", "-size", "64", "-mode", "0604")
 	msg := "secret\x00\xff bytes"
 	mustRun(t, []byte(msg), "send", name, "-raw", "-priority", "7")
-
-	// The command's directory is private to root; the other user must
-	// reach it. (Running a copy instead risks ETXTBSY: a child forked by a
-	// parallel test may hold the copy's write descriptor until it execs.)
-	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
-		t.Fatal(err)
-	}
 
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
 		t.Skipf("no /dev/full: %v", err)
 	}
 	cmd := exec.Command(bin, "recv", name)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	cmd.SysProcAttr = attr
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = full, &stderr
 	err = cmd.Run()

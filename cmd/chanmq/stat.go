@@ -15,8 +15,9 @@ var statCmd = &command{
 	args:    "/name",
 	summary: "print a queue's capacity, message size, count, mode and owner",
 	help: `Print the queue's capacity, message size and current count, and its mode,
-owner and queued bytes when the mqueue filesystem can be read (/dev/mqueue or
-another mqueue mount, or a temporary mount when running as root).
+owner and queued bytes when this IPC namespace's mqueue filesystem can be read
+(/dev/mqueue or another mount of it, or a temporary mount when running as
+root).
 `,
 	bind: withOptions(noFlags, runStat),
 }

@@ -141,8 +141,18 @@ func InNewIPCNamespace(t testing.TB, argv ...string) *exec.Cmd {
 	if out, err := exec.Command("unshare", "--mount", "--ipc", "true").CombinedOutput(); err != nil {
 		t.Skipf("cannot make namespaces here: unshare --mount --ipc: %v %s", err, out)
 	}
+	// Readable by every user, as /dev/mqueue is (t.TempDir's parent is
+	// not).
+	dir, err := os.MkdirTemp("", "chanmq-test-mqueue-")
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(dir) })
 	const script = `mount -t mqueue none "$1" || exit; shift; exec unshare --ipc -- "$@"`
-	return exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", t.TempDir()}, argv...)...)
+	return exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", dir}, argv...)...)
 }
 
 // Returns reports whether fn (such as a sync.WaitGroup's Wait) returns
