@@ -37,9 +37,17 @@ func runRm(c *cli, o *rmOpts, args []string) error {
 			continue
 		}
 		failed++
-		if errors.Is(err, fs.ErrNotExist) {
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
 			err = fmt.Errorf("rm %s: queue does not exist (see 'chanmq ls'; -f ignores missing queues)", name)
-		} else {
+		case dirDenied(err):
+			// EACCES: the mqueue directory itself denies this user write
+			// access; no one but root may then remove queues.
+			err = fmt.Errorf("rm %s: permission denied: the mqueue directory does not let this user remove queues (its mode is 1777 unless someone changed it; see 'ls -ld' on the mqueue mount); ask root", name)
+		case errors.Is(err, fs.ErrPermission):
+			// EPERM: the mqueue directory is sticky, like /tmp.
+			err = fmt.Errorf("rm %s: permission denied: only the queue's owner may remove it, or root (the owner of the mqueue directory, or a process with CAP_FOWNER); the directory is sticky, like /tmp, so the queue's own mode does not matter; see its owner with 'chanmq stat %s'", name, name)
+		default:
 			err = queueErr("rm", name, err)
 		}
 		report(c.stderr, err)
