@@ -33,6 +33,9 @@ run nobody-ls as_nobody "$CHANMQ" ls
 		t.Errorf("ls in the new namespace: exit %d, stderr %q; listed\n%s\nwant %s, and not the other namespace's %s",
 			ls.code, ls.stderr, ls.stdout, own, host)
 	}
+	if !strings.Contains(ls.stderr, "another IPC namespace's") {
+		t.Errorf("ls in the new namespace does not say why it mounted one of its own: stderr %q", ls.stderr)
+	}
 	if st := ran("stat"); st.code != 0 || !strings.Contains(st.stdout, "-rw-r----- (0640)") {
 		t.Errorf("stat in the new namespace: exit %d, stderr %q, printed\n%s\nwant mode 0640", st.code, st.stderr, st.stdout)
 	}

@@ -49,7 +49,7 @@ func Find() (*Mount, error) {
 	}
 	if tmp == nil {
 		if tmp, err = mountTemp(); err != nil {
-			return nil, fmt.Errorf("%w: the one at %s is another's (this process has an IPC namespace of its own, as `unshare --ipc` makes, and shares the mount table), and mounting this namespace's needs root (%v); as root, mount it in a mount namespace of its own: %s",
+			return nil, fmt.Errorf("%w: the one at %s is another's (this process has an IPC namespace of its own, as 'unshare --ipc' makes, and shares the mount table), and mounting this namespace's needs root (%v); as root, mount it in a mount namespace of its own: %s",
 				ErrOtherNamespace, mounted[0], err, "unshare --mount, then mount -t mqueue none /dev/mqueue")
 		}
 	}
@@ -96,7 +96,7 @@ func mountTemp() (*Mount, error) {
 	}
 	if err := unix.Mount("mqueue", tmp, "mqueue", unix.MS_NOSUID|unix.MS_NODEV|unix.MS_NOEXEC, ""); err != nil {
 		_ = os.Remove(tmp)
-		return nil, fmt.Errorf("mounting an mqueue filesystem on %s: %w", tmp, err)
+		return nil, fmt.Errorf("mounting an mqueue filesystem: %w", err)
 	}
 	return &Mount{Dir: tmp, Temporary: true, release: func() {
 		// Detach: a file still open below it must not keep it mounted.
