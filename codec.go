@@ -93,6 +93,24 @@ func codecError[T any](codec, op string, err error) error {
 	return &CodecError{Codec: codec, Op: op, Type: reflect.TypeFor[T](), Err: err}
 }
 
+// codecRefusal returns why codec cannot carry T in the direction op
+// ("encode" for senders, "decode" for receivers), or nil: an error that
+// every Append (or Decode) of codec would return, whatever the value, such
+// as JSON's refusal of a T with unexported fields or Binary's of a T with
+// no encoder. Entry points that have an error result call it before they
+// start, so that a pump does not fail on each value instead; it is a
+// *CodecError matching errors.ErrUnsupported. A nil codec gives an error
+// matching ErrInvalidOption.
+func codecRefusal[T any](codec Codec[T], op string) error {
+	if codec == nil {
+		return fmt.Errorf("%w: nil Codec; pass one such as chanmq.JSON[%v]()", ErrInvalidOption, reflect.TypeFor[T]())
+	}
+	if r, ok := codec.(interface{ refusal(op string) error }); ok {
+		return r.refusal(op)
+	}
+	return nil
+}
+
 // codecName is the name c uses in *CodecError ("json"...), or its Go type
 // for a codec outside this package.
 func codecName[T any](c Codec[T]) string {
@@ -105,6 +123,21 @@ func codecName[T any](c Codec[T]) string {
 // JSON returns the codec for encoding/json: a message is the JSON text of
 // one value, exactly as encoding/json writes it, with no newline and no
 // framing, so any language's JSON parser reads it.
+//
+// JSON refuses a T that encoding/json would carry only in part. It skips
+// unexported struct fields without a word, so Job{id: 42, Name: "a"} would
+// arrive as Job{id: 0, Name: "a"}, where a Go channel carries every field.
+// Such a T is refused: Append and Decode fail with a *CodecError that names
+// the fields (such as Job.inner.id) and matches errors.ErrUnsupported (and
+// ErrEncode, from a send), and typed pumps refuse it when they start. The
+// check follows encoding/json's rules, once per type: fields tagged
+// `json:"-"` are left out on purpose and are fine; the exported fields of
+// an embedded struct, even an unexported one, are carried; a type with its
+// own MarshalJSON or MarshalText (UnmarshalJSON or UnmarshalText, to
+// decode) on T or *T carries itself, whatever its fields; pointers,
+// slices, arrays and maps are followed, recursive types included; values
+// held in interfaces are known only at run time and are not checked. To
+// carry only the exported fields on purpose, use JSONSkipUnexported.
 //
 // Append(buf, v) appends what json.Marshal(&v) returns. That is the same as
 // json.Marshal(v), except that MarshalJSON and MarshalText methods with
@@ -124,10 +157,18 @@ func codecName[T any](c Codec[T]) string {
 //
 // JSON never encodes a value to zero bytes (the shortest JSON text is one
 // byte long), so an empty message can never be one of its values.
-func JSON[T any]() Codec[T] { return &jsonCodec[T]{} }
+func JSON[T any]() Codec[T] { return &jsonCodec[T]{refused: jsonRefusalsFor[T]()} }
+
+// JSONSkipUnexported is JSON for a T whose unexported fields are meant to
+// stay behind: it carries the exported fields only, as encoding/json does,
+// and never refuses T. A decoded value has its unexported fields zero.
+//
+//	codec := chanmq.JSONSkipUnexported[Job]() // Job.cache is local to each process
+func JSONSkipUnexported[T any]() Codec[T] { return &jsonCodec[T]{refused: &jsonRefusals{}} }
 
 type jsonCodec[T any] struct {
-	scratch sync.Pool // *jsonScratch[T]
+	refused *jsonRefusals // why T cannot be carried whole; never nil
+	scratch sync.Pool     // *jsonScratch[T]
 }
 
 // jsonScratch is what one Append needs: a copy of the value (so that the
@@ -149,7 +190,17 @@ func (w *appendWriter) Write(p []byte) (int, error) {
 
 func (*jsonCodec[T]) name() string { return "json" }
 
+func (c *jsonCodec[T]) refusal(op string) error {
+	if op == "decode" {
+		return c.refused.decode
+	}
+	return c.refused.encode
+}
+
 func (c *jsonCodec[T]) Append(buf []byte, v T) ([]byte, error) {
+	if c.refused.encode != nil {
+		return buf, c.refused.encode
+	}
 	s, _ := c.scratch.Get().(*jsonScratch[T])
 	if s == nil {
 		s = new(jsonScratch[T])
@@ -167,8 +218,11 @@ func (c *jsonCodec[T]) Append(buf []byte, v T) ([]byte, error) {
 	return out[:len(out)-1], nil // drop the newline Encode writes after each value
 }
 
-func (*jsonCodec[T]) Decode(data []byte) (T, error) {
+func (c *jsonCodec[T]) Decode(data []byte) (T, error) {
 	var v T
+	if c.refused.decode != nil {
+		return v, c.refused.decode
+	}
 	if err := json.Unmarshal(data, &v); err != nil {
 		var zero T
 		return zero, codecError[T]("json", "decode", err)
@@ -223,6 +277,13 @@ type binaryCodec[T any, PT interface {
 }
 
 func (*binaryCodec[T, PT]) name() string { return "binary" }
+
+func (c *binaryCodec[T, PT]) refusal(op string) error {
+	if op == "encode" {
+		return c.noEncoder
+	}
+	return nil
+}
 
 func (c *binaryCodec[T, PT]) Append(buf []byte, v T) ([]byte, error) {
 	if c.noEncoder != nil {
@@ -343,6 +404,18 @@ type funcsCodec[T any] struct {
 }
 
 func (*funcsCodec[T]) name() string { return "funcs" }
+
+func (c *funcsCodec[T]) refusal(op string) error {
+	switch {
+	case op == "encode" && c.appendFn == nil:
+		_, err := c.Append(nil, *new(T))
+		return err
+	case op == "decode" && c.decodeFn == nil:
+		_, err := c.Decode(nil)
+		return err
+	}
+	return nil
+}
 
 func (c *funcsCodec[T]) Append(buf []byte, v T) ([]byte, error) {
 	if c.appendFn == nil {

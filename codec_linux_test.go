@@ -4,6 +4,7 @@ package chanmq
 
 import (
 	"bytes"
+	"errors"
 	"math"
 	"net/netip"
 	"reflect"
@@ -98,5 +99,58 @@ func TestCodecMessagesCrossTheKernelUnchanged(t *testing.T) {
 		if back, err := String().Decode(through(t, msg)); err != nil || back != v {
 			t.Fatalf("string: %d bytes came back as %d, %v", len(v), len(back), err)
 		}
+	}
+}
+
+// TestQueueOfRefusesJSONTypeWithUnexportedFields: a send of a T whose
+// unexported field would be dropped fails with ErrEncode, names the field,
+// and queues nothing.
+func TestQueueOfRefusesJSONTypeWithUnexportedFields(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t)
+	err := Of(q, JSON[fieldsJob]()).Send(t.Context(), fieldsJob{id: 42, Name: "a"}, 0)
+	if !errors.Is(err, ErrEncode) || !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "fieldsJob.id") {
+		t.Fatalf("Send = %v, want ErrEncode and ErrUnsupported naming fieldsJob.id", err)
+	}
+	if n := q.Len(); n != 0 {
+		t.Fatalf("queue holds %d messages after the refused send, want 0", n)
+	}
+	if err := Of(q, JSONSkipUnexported[fieldsJob]()).Send(t.Context(), fieldsJob{id: 42, Name: "a"}, 0); err != nil {
+		t.Fatalf("Send with JSONSkipUnexported = %v", err)
+	}
+	if msg, _, err := q.TryReceive(); err != nil || string(msg) != `{"Name":"a"}` {
+		t.Fatalf("queued %q, %v; want {\"Name\":\"a\"}", msg, err)
+	}
+}
+
+// Pumps and the Open* constructors refuse such a T before they start: no
+// value is accepted only to be reported unsent, no message is taken out of
+// the kernel only to fail to decode.
+func TestPumpsRefuseJSONTypeWithUnexportedFieldsAtStart(t *testing.T) {
+	t.Parallel()
+	q := newTestQueue(t)
+	sendMessages(t, q, msg(`{"Name":"a"}`, 0))
+	jobs := Of(q, JSON[fieldsJob]())
+	rx := jobs.Receiver(t.Context())
+	waitClosed(t, rx.C)
+	if err := rx.Err(); !errors.Is(err, errors.ErrUnsupported) || !strings.Contains(err.Error(), "fieldsJob.id") {
+		t.Fatalf("Receiver Err = %v, want ErrUnsupported naming fieldsJob.id", err)
+	}
+	if _, _, err := jobs.TryReceive(); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("TryReceive = %v, want ErrUnsupported", err)
+	}
+	if n := q.Len(); n != 1 {
+		t.Fatalf("the refused receives took the message: %d queued, want 1", n)
+	}
+	tx := jobs.Sender(t.Context())
+	<-tx.Done()
+	if err := closeAndWait(tx); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("Sender Wait = %v, want ErrUnsupported", err)
+	}
+	if _, err := OpenSenderOf(t.Context(), q.Name(), JSON[fieldsJob]()); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("OpenSenderOf = %v, want ErrUnsupported", err)
+	}
+	if _, err := OpenReceiverOf(t.Context(), q.Name(), JSON[fieldsJob]()); !errors.Is(err, errors.ErrUnsupported) {
+		t.Fatalf("OpenReceiverOf = %v, want ErrUnsupported", err)
 	}
 }

@@ -8,7 +8,9 @@ import (
 
 // Sentinel errors. Every error returned by this package is an *Error that
 // wraps one of these, a context error, or an errno that matches
-// fs.ErrNotExist, fs.ErrExist or fs.ErrPermission through errors.Is.
+// fs.ErrNotExist, fs.ErrExist or fs.ErrPermission through errors.Is. A
+// Queue that no Open, CreateTemp or NewQueue made (a zero Queue{}), and a
+// nil file given to NewQueue, give errors matching fs.ErrInvalid.
 var (
 	// ErrClosed means the Queue was closed, before or during the call.
 	ErrClosed = errors.New("queue closed")
@@ -34,6 +36,12 @@ var (
 	// ErrInvalidOption means an option is out of range or conflicts with
 	// another option.
 	ErrInvalidOption = errors.New("invalid option")
+	// ErrAttrMismatch means Open was given Create with MaxMessages or
+	// MessageSize, and the queue already existed with other sizes. The
+	// kernel keeps a queue's sizes for its life, so the error names both:
+	// open it without those options to take it as it is, or Unlink it and
+	// create it again.
+	ErrAttrMismatch = errors.New("queue exists with other sizes")
 	// ErrLimit means a kernel limit refused the request; the error text
 	// names the limit, its value and how to raise it.
 	ErrLimit = errors.New("kernel limit reached")

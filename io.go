@@ -62,7 +62,7 @@ func (q *Queue) TryReceiveInto(buf []byte) (n int, priority uint, err error) {
 func (q *Queue) send(ctx context.Context, msg []byte, priority uint, block bool) error {
 	switch {
 	case !q.canSend:
-		return opError("send", q.name, ErrReadOnly)
+		return opError("send", q.name, q.cannot(ErrReadOnly))
 	case len(msg) > q.msgSize:
 		return opError("send", q.name, fmt.Errorf("%w (%d > %d bytes)", ErrMessageTooLarge, len(msg), q.msgSize))
 	case priority > MaxPriority:
@@ -93,7 +93,7 @@ func (q *Queue) send(ctx context.Context, msg []byte, priority uint, block bool)
 func (q *Queue) receive(ctx context.Context, buf []byte, block bool) (m heldMessage, fromKernel bool, err error) {
 	switch {
 	case !q.canRecv:
-		return m, false, opError("receive", q.name, ErrWriteOnly)
+		return m, false, opError("receive", q.name, q.cannot(ErrWriteOnly))
 	case q.closed.Load():
 		return m, false, opError("receive", q.name, ErrClosed)
 	case len(buf) < q.msgSize:
@@ -123,7 +123,11 @@ func (q *Queue) receive(ctx context.Context, buf []byte, block bool) (m heldMess
 
 // receiveNew is receive into a pooled buffer, returning a new slice.
 func (q *Queue) receiveNew(ctx context.Context, block bool) ([]byte, uint, error) {
-	bp := q.bufs.Get().(*[]byte)
+	bp, _ := q.bufs.Get().(*[]byte)
+	if bp == nil { // only a zero Queue{} has no buffers
+		_, _, err := q.receive(ctx, nil, block)
+		return nil, 0, err
+	}
 	m, fromKernel, err := q.receive(ctx, *bp, block)
 	if fromKernel {
 		msg := make([]byte, len(m.Data))

@@ -43,11 +43,14 @@ func defaultAttr() (maxMsgs, msgSize int) {
 	return maxMsgs, msgSize
 }
 
-// queueBytes estimates what a queue counts against RLIMIT_MSGQUEUE, as the
-// kernel computes it: per message its bytes plus a struct msg_msg header,
-// plus a tree node per priority in use.
+// queueBytes is what a queue counts against RLIMIT_MSGQUEUE from its
+// creation until it is freed, as the kernel computes it (mqueue_get_inode
+// in ipc/mqueue.c): per message its bytes plus a struct msg_msg header,
+// plus a priority-tree node per message up to one per priority. The sizes
+// are a 64-bit kernel's (a 32-bit one's are half); the README's table of
+// queue costs is checked against the kernel with it.
 func queueBytes(maxMsgs, msgSize int) uint64 {
-	const msgHeader, treeNode = 48, 48 // upper bounds of the kernel structs on 64-bit
+	const msgHeader, treeNode = 48, 48 // sizeof(struct msg_msg), sizeof(struct posix_msg_tree_node)
 	return uint64(maxMsgs)*uint64(msgSize+msgHeader) + uint64(min(maxMsgs, MaxPriority+1))*treeNode
 }
 
@@ -64,15 +67,21 @@ func explainErrno(op, name string, err error, c *config) error {
 	}
 	switch errno {
 	case unix.ENOENT:
-		if op == "open" || op == "unlink" {
+		switch op {
+		case "open":
 			return explain(errno, "queue does not exist (open it with chanmq.Create(0o600) to create it)")
+		case "unlink":
+			return explain(errno, "queue does not exist, so there is nothing to remove (errors.Is(err, fs.ErrNotExist) tells this case apart, to ignore it)")
 		}
 	case unix.EEXIST:
 		return explain(errno, "queue already exists (drop Exclusive to open it, or Unlink it first)")
 	case unix.EACCES, unix.EPERM:
 		if op == "unlink" {
-			// The queue directory is sticky, like /tmp: mode bits do not matter.
-			return explain(errno, "permission denied: only the queue's owner (or root) may unlink it (see `ls -l /dev/mqueue`; ask its owner)")
+			// mq_unlink is an unlink in the mqueue filesystem's root
+			// directory, which is mode 1777, sticky like /tmp: the queue's
+			// own mode does not matter, its owner does (the kernel's
+			// may_delete and check_sticky give EPERM).
+			return explain(errno, "permission denied: only the queue's owner, or a process with CAP_FOWNER such as root, may remove it, whatever the queue's mode (see `ls -l /dev/mqueue`; ask its owner)")
 		}
 		return explain(errno, "permission denied: the queue's mode or owner does not let this user open it this way (see `ls -l /dev/mqueue`; ask its owner, or open ReadOnly/WriteOnly if that is all you need)")
 	case unix.ENOSPC:
@@ -121,7 +130,7 @@ func explainEMFILE(errno unix.Errno, c *config) error {
 		if msgSize == 0 {
 			msgSize = ds
 		}
-		need = fmt.Sprintf(" this queue needs about %d bytes (%d messages of %d bytes plus kernel overhead);", queueBytes(maxMsgs, msgSize), maxMsgs, msgSize)
+		need = fmt.Sprintf(" this queue needs %d bytes (%d messages of %d bytes, plus the kernel's bookkeeping);", queueBytes(maxMsgs, msgSize), maxMsgs, msgSize)
 	}
 	return limitErr(errno, "message queue bytes for this user exceed RLIMIT_MSGQUEUE:%s the limit is %d bytes, shared by all of this user's queues (raise it with `ulimit -q BYTES`, LimitMSGQUEUE= in systemd, or make queues smaller; Unlink unused queues)", need, mq.Cur)
 }

@@ -3,6 +3,7 @@ package chanmq
 import (
 	"fmt"
 	"io/fs"
+	"strings"
 )
 
 // MaxPriority is the highest message priority Linux accepts (MQ_PRIO_MAX-1).
@@ -143,6 +144,26 @@ func newConfig[O Option](opts []O) (*config, error) {
 	return c, nil
 }
 
+// attrMismatch returns an error matching ErrAttrMismatch when c asked for
+// a capacity or message size that the opened queue, with maxMsgs and
+// msgSize, does not have: the queue existed already (mq_open ignores the
+// sizes of an existing queue), or nil.
+func (c *config) attrMismatch(maxMsgs, msgSize int) error {
+	var asked []string
+	if c.maxMsgs != 0 && c.maxMsgs != maxMsgs {
+		asked = append(asked, fmt.Sprintf("MaxMessages(%d)", c.maxMsgs))
+	}
+	if c.msgSize != 0 && c.msgSize != msgSize {
+		asked = append(asked, fmt.Sprintf("MessageSize(%d)", c.msgSize))
+	}
+	if asked == nil {
+		return nil
+	}
+	return fmt.Errorf("%w: MaxMessages %d and MessageSize %d, not the %s asked "+
+		"(a queue keeps its sizes for its life): open it without MaxMessages and MessageSize to use it as it is, "+
+		"or Unlink it (`chanmq rm`) and create it again", ErrAttrMismatch, maxMsgs, msgSize, strings.Join(asked, " and "))
+}
+
 // flags returns the mq_open flags for c. Every descriptor is close-on-exec
 // and nonblocking (waiting happens on the runtime's netpoller instead).
 func (c *config) flags() int {
@@ -181,9 +202,16 @@ func Exclusive() OpenOption {
 	return openOpt{func(c *config) error { c.exclusive = true; return nil }}
 }
 
-// MaxMessages sets the capacity of a queue that Open creates. Without CAP_SYS_RESOURCE
-// the kernel caps it at /proc/sys/fs/mqueue/msg_max (10 by default). It is
-// ignored when the queue already exists.
+// MaxMessages sets the capacity of a queue that Open creates. Without
+// CAP_SYS_RESOURCE the kernel caps it at /proc/sys/fs/mqueue/msg_max (10
+// by default). It needs Create. When the queue already exists, Open checks
+// it instead: a queue of another capacity is refused with an error
+// matching ErrAttrMismatch (the kernel keeps a queue's sizes for its life).
+//
+// A queue counts MaxMessages × (MessageSize + 96) bytes against its
+// owner's RLIMIT_MSGQUEUE (on 64-bit Linux, up to 32768 messages), which is
+// 819200 bytes by default: 9 queues of the default 10 × 8192, or 232 of
+// 10 × 256. See CreateTemp.
 func MaxMessages(n int) OpenOption {
 	return openOpt{func(c *config) error {
 		if n <= 0 {
@@ -196,8 +224,10 @@ func MaxMessages(n int) OpenOption {
 
 // MessageSize sets the largest message, in bytes, of a queue that Open
 // creates. Without CAP_SYS_RESOURCE the kernel caps it at
-// /proc/sys/fs/mqueue/msgsize_max (8192 by default). It is ignored when
-// the queue already exists.
+// /proc/sys/fs/mqueue/msgsize_max (8192 by default). It needs Create.
+// When the queue already exists, Open checks it instead: a queue of
+// another message size is refused with an error matching ErrAttrMismatch.
+// See MaxMessages for what a queue's size costs.
 func MessageSize(n int) OpenOption {
 	return openOpt{func(c *config) error {
 		if n <= 0 {
@@ -290,14 +320,17 @@ func OnDecodeError(f func(*DecodeError)) ReceiverOption {
 // decode, unchanged (bytes and priority), to dlq, and go on with the next.
 // The send waits while dlq is full; if it fails (the pump's context ends,
 // dlq is closed) the pump stops with a *DecodeError holding the message.
-// dlq must be open for sending and must not be the pump's own Queue.
+// dlq must be open for sending and must not be the queue the pump
+// receives from, by any handle: a second Open of the same name is the same
+// kernel queue, and a pump given it is refused at start with
+// ErrInvalidOption (a bad message would otherwise go round for ever).
 func DeadLetter(dlq *Queue) ReceiverOption {
 	return receiverOpt{func(c *config) error {
 		if dlq == nil {
 			return fmt.Errorf("%w: DeadLetter(nil): give an open Queue", ErrInvalidOption)
 		}
 		if !dlq.canSend {
-			return fmt.Errorf("%w: DeadLetter(%s): %w", ErrInvalidOption, dlq.name, ErrReadOnly)
+			return fmt.Errorf("%w: DeadLetter(%s): %w", ErrInvalidOption, dlq.name, dlq.cannot(ErrReadOnly))
 		}
 		c.deadLetter = dlq
 		return nil

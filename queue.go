@@ -3,10 +3,10 @@ package chanmq
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -87,8 +87,9 @@ type Attr struct {
 // close-on-exec.
 //
 // A missing queue gives an error matching fs.ErrNotExist; with Exclusive
-// an existing one matches fs.ErrExist; a queue this user may not open
-// matches fs.ErrPermission. Kernel limits (msg_max, msgsize_max,
+// an existing one matches fs.ErrExist; with MaxMessages or MessageSize, an
+// existing one of other sizes matches ErrAttrMismatch; a queue this user
+// may not open matches fs.ErrPermission. Kernel limits (msg_max, msgsize_max,
 // queues_max, RLIMIT_MSGQUEUE) give an error matching ErrLimit that names
 // the limit, its value and how to raise it.
 func Open(name string, opts ...OpenOption) (*Queue, error) {
@@ -123,19 +124,36 @@ func openWith(name string, c *config) (*Queue, error) {
 	if err != nil {
 		return nil, opError("open", name, err)
 	}
+	// A queue that existed keeps its sizes whatever c asked: refuse it
+	// rather than hand back a queue of other sizes without a word.
+	if err := c.attrMismatch(q.maxMsgs, q.msgSize); err != nil {
+		_ = q.Close()
+		return nil, opError("open", name, err)
+	}
 	return q, nil
 }
 
 // CreateTemp creates a new queue with a unique name that starts with prefix
-// ("/myapp-" gives "/myapp-1b2c3d..."), like os.CreateTemp. The queue is
-// created exclusively with mode 0600 unless opts say otherwise; the caller
-// should Unlink it (q.Name()) when done.
+// ("/myapp-" gives "/myapp-1b2c3d..."), like os.CreateTemp; "" means
+// "/chanmq-". The prefix starts with "/", as every queue name does (Open's
+// rule: "myapp-" is refused with ErrInvalidName). The queue is created
+// exclusively with mode 0600 unless opts say otherwise; the caller should
+// Unlink it (q.Name()) when done.
+//
+// Every queue counts against its owner's RLIMIT_MSGQUEUE (819200 bytes by
+// default, shared by all of the user's queues) from its creation until it
+// is unlinked and closed: MaxMessages × (MessageSize + 96) bytes on 64-bit
+// Linux (up to 32768 messages). A queue of the default 10 × 8192 takes
+// 82880 bytes, so a user has room for 9 of them; for many small queues
+// (one per client of a request/reply server, say) ask for small messages:
+// MaxMessages(10), MessageSize(256) takes 3520 bytes, and 232 fit. Past
+// the limit, CreateTemp fails with an error matching ErrLimit.
 func CreateTemp(prefix string, opts ...OpenOption) (*Queue, error) {
 	if prefix == "" {
 		prefix = "/chanmq-"
 	}
-	if !strings.HasPrefix(prefix, "/") {
-		prefix = "/" + prefix
+	if prefix[0] != '/' {
+		return nil, opError("open", prefix, validateName(prefix))
 	}
 	all := append([]OpenOption{Create(0o600)}, opts...)
 	all = append(all, Exclusive())
@@ -201,7 +219,9 @@ func newQueue(fd int, name string, accessMode int) (*Queue, error) {
 	attr, err := sysGetAttr(fd)
 	if err != nil {
 		_ = sysClose(fd)
-		return nil, fmt.Errorf("not a POSIX message queue descriptor: %w", explainErrno("attr", name, err, nil))
+		// The descriptor is open (the caller just opened or duplicated
+		// it): mq_getsetattr refuses it because it is another kind of file.
+		return nil, fmt.Errorf("the descriptor is open but is not a POSIX message queue (mq_getsetattr: %w); pass one that mq_open returned", err)
 	}
 	if attr.flags&oNonblock == 0 {
 		if err := sysSetFlags(fd, oNonblock); err != nil {
@@ -276,6 +296,43 @@ func (q *Queue) register() (*poller, error) {
 	return p, p.err
 }
 
+// sameKernelQueue reports whether q and o are handles on one kernel queue:
+// the same Queue, two Opens of one name, or a Queue and one NewQueue made
+// from its descriptor (a queue unlinked and created again under the same
+// name is another queue). It compares the device and inode of the two
+// descriptors (fstat), each read under its Queue's life lock, so Close
+// cannot pull a descriptor from under it; a closed Queue is the same only
+// as itself. A nil q or o is no queue.
+//
+// It reads the identity when asked instead of at open: fstat costs about
+// 1.4 µs here (8.5-9.3 µs for an Open and Close of an existing queue), and
+// only DeadLetter's check at a pump's start needs it.
+func (q *Queue) sameKernelQueue(o *Queue) bool {
+	switch {
+	case q == nil || o == nil:
+		return false
+	case q == o:
+		return true
+	}
+	dq, iq, ok := q.identity()
+	if !ok {
+		return false
+	}
+	do, io, ok := o.identity()
+	return ok && dq == do && iq == io
+}
+
+// identity returns the device and inode of q's kernel queue; ok is false
+// once q is closing, or if fstat fails.
+func (q *Queue) identity() (dev, ino uint64, ok bool) {
+	if !q.opened() || !q.acquireFD() {
+		return 0, 0, false
+	}
+	defer q.releaseFD()
+	dev, ino, err := sysIdentity(q.fd)
+	return dev, ino, err == nil
+}
+
 // Name returns the queue's name, such as "/jobs".
 func (q *Queue) Name() string { return q.name }
 
@@ -299,6 +356,9 @@ func (q *Queue) Len() int {
 // Attr reads the queue's attributes; Messages is the current count in the
 // kernel (messages a pump holds for the next Receive are not counted).
 func (q *Queue) Attr() (Attr, error) {
+	if !q.opened() {
+		return Attr{}, opError("attr", q.name, errNotOpen)
+	}
 	if !q.acquireFD() {
 		return Attr{}, opError("attr", q.name, ErrClosed)
 	}
@@ -308,6 +368,22 @@ func (q *Queue) Attr() (Attr, error) {
 		return Attr{}, failure("attr", q.name, err, nil)
 	}
 	return Attr{MaxMessages: a.maxMsg, MessageSize: a.msgSize, Messages: a.curMsgs}, nil
+}
+
+// errNotOpen is what a Queue that Open, CreateTemp or NewQueue did not
+// make (a zero Queue{}) reports from every method: it has no descriptor.
+var errNotOpen = fmt.Errorf("%w: not an open Queue (a zero chanmq.Queue{}); get one from Open, CreateTemp or NewQueue", fs.ErrInvalid)
+
+// opened reports whether newQueue made q; a zero Queue{} it did not.
+func (q *Queue) opened() bool { return q.done != nil }
+
+// cannot returns why q cannot send or receive: dirErr (ErrReadOnly or
+// ErrWriteOnly) for an open Queue, errNotOpen for a zero one.
+func (q *Queue) cannot(dirErr error) error {
+	if !q.opened() {
+		return errNotOpen
+	}
+	return dirErr
 }
 
 // acquireFD read-locks the descriptor for a direct syscall; it reports
@@ -330,6 +406,9 @@ func (q *Queue) releaseFD() { q.life.RUnlock() }
 // returned inside an *UndeliveredError, bytes included. Close is safe to
 // call at any time and more than once; calls after the first return nil.
 func (q *Queue) Close() error {
+	if !q.opened() {
+		return opError("close", q.name, errNotOpen)
+	}
 	var err error
 	q.closeOnce.Do(func() { err = q.close() })
 	return err

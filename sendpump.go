@@ -55,7 +55,7 @@ func runSender[T any](ctx context.Context, q *Queue, c *config, owned bool, enco
 	var fault error
 	switch {
 	case !q.canSend:
-		fault = ErrReadOnly
+		fault = q.cannot(ErrReadOnly)
 	case !q.addPump():
 		fault = ErrClosed
 	}

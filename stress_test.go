@@ -73,6 +73,7 @@ func stressJobKey(j stressJob) string {
 	}
 	return string(b)
 }
+
 // stressChild runs send, in a stress sender child, with its parameters
 // read from the environment and its queue open.
 func stressChild(send func(id, n int, q *Queue) int) int {

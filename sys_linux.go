@@ -165,6 +165,17 @@ func sysSetFlags(fd int, flags int) error {
 	return nil
 }
 
+// sysIdentity returns the device and inode of the queue behind fd (an mq
+// descriptor supports fstat): two descriptors with the same pair are the
+// same kernel queue, whatever name or process opened them.
+func sysIdentity(fd int) (dev, ino uint64, err error) {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return 0, 0, err
+	}
+	return uint64(st.Dev), uint64(st.Ino), nil
+}
+
 // sysDup duplicates fd with close-on-exec set on the copy.
 func sysDup(fd int) (int, error) {
 	return unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)

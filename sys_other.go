@@ -44,6 +44,7 @@ func sysYield()                                            {}
 func sysGetAttr(int) (mqAttr, error)                       { return mqAttr{}, errUnsupported }
 func sysSetFlags(int, int) error                           { return errUnsupported }
 func sysDup(int) (int, error)                              { return -1, errUnsupported }
+func sysIdentity(int) (uint64, uint64, error)              { return 0, 0, errUnsupported }
 func sysClose(int) error                                   { return errUnsupported }
 func sysAccessMode(int) (int, error)                       { return 0, errUnsupported }
 func sysFdName(int) string                                 { return "" }

@@ -18,6 +18,9 @@ import (
 type QueueOf[T any] struct {
 	q     *Queue
 	codec Codec[T]
+	// Why codec cannot encode or decode any T (codecRefusal), or nil:
+	// checked once, by Of, and reported before the kernel queue is touched.
+	encodeRefused, decodeRefused error
 }
 
 // Of returns q as a queue of T values encoded with codec:
@@ -35,7 +38,16 @@ func Of[T any](q *Queue, codec Codec[T]) *QueueOf[T] {
 	if err := checkCodec(codec); err != nil {
 		panic("chanmq.Of: " + err.Error())
 	}
-	return &QueueOf[T]{q: q, codec: codec}
+	return &QueueOf[T]{q: q, codec: codec, encodeRefused: codecRefusal(codec, "encode"), decodeRefused: codecRefusal(codec, "decode")}
+}
+
+// codecProblem is why codec cannot be used to op ("encode" or "decode")
+// values of T: it is nil (checkCodec), or it refuses T (codecRefusal).
+func codecProblem[T any](codec Codec[T], op string) error {
+	if err := checkCodec(codec); err != nil {
+		return err
+	}
+	return codecRefusal(codec, op)
 }
 
 // checkCodec refuses a nil codec (an untyped nil, or a nil pointer, map,
@@ -71,6 +83,12 @@ func (t *QueueOf[T]) TrySend(v T, priority uint) error {
 }
 
 func (t *QueueOf[T]) send(ctx context.Context, v T, priority uint, block bool) error {
+	switch {
+	case !t.q.opened():
+		return opError("send", t.q.name, errNotOpen)
+	case t.encodeRefused != nil:
+		return opError("send", t.q.name, fmt.Errorf("%w: %w", ErrEncode, t.encodeRefused))
+	}
 	bp := t.q.bufs.Get().(*[]byte)
 	defer t.q.bufs.Put(bp)
 	data, err := appendSafely(t.codec, (*bp)[:0], v)
@@ -95,6 +113,12 @@ func (t *QueueOf[T]) TryReceive() (v T, priority uint, err error) {
 }
 
 func (t *QueueOf[T]) receive(ctx context.Context, block bool) (v T, priority uint, err error) {
+	switch {
+	case !t.q.opened():
+		return v, 0, opError("receive", t.q.name, errNotOpen)
+	case t.decodeRefused != nil:
+		return v, 0, opError("receive", t.q.name, t.decodeRefused) // before taking a message it could not decode
+	}
 	bp := t.q.bufs.Get().(*[]byte)
 	defer t.q.bufs.Put(bp)
 	m, _, err := t.q.receive(ctx, *bp, block)
@@ -133,6 +157,9 @@ func (t *QueueOf[T]) All(ctx context.Context) iter.Seq2[T, error] {
 // stops go back as their original bytes, never re-encoded, so fields a
 // newer peer added and this T does not know survive.
 func (t *QueueOf[T]) Receiver(ctx context.Context, opts ...ReceiverOption) *ReceiverOf[T] {
+	if t.decodeRefused != nil {
+		opts = append(opts, receiverOpt{func(*config) error { return t.decodeRefused }})
+	}
 	return startReceiver(ctx, t.q, opts, decodeWith(t.codec))
 }
 
@@ -141,6 +168,9 @@ func (t *QueueOf[T]) Receiver(ctx context.Context, opts ...ReceiverOption) *Rece
 // whose encoding is too large, is reported by Wait with the reason and
 // the pump goes on with the next.
 func (t *QueueOf[T]) Sender(ctx context.Context, opts ...SenderOption) *SenderOf[T] {
+	if t.encodeRefused != nil {
+		opts = append(opts, senderOpt{func(*config) error { return t.encodeRefused }})
+	}
 	return startSender(ctx, t.q, opts, encodeWith(t.codec), true)
 }
 
@@ -148,7 +178,7 @@ func (t *QueueOf[T]) Sender(ctx context.Context, opts ...SenderOption) *SenderOf
 // starts a typed Receiver on it (with receiver options); the Receiver owns
 // the Queue, as for OpenReceiver.
 func OpenReceiverOf[T any](ctx context.Context, name string, codec Codec[T], opts ...OpenReceiverOption) (*ReceiverOf[T], error) {
-	if err := checkCodec(codec); err != nil {
+	if err := codecProblem(codec, "decode"); err != nil {
 		return nil, opError("open", name, err)
 	}
 	return openReceiver(ctx, name, opts, decodeWith(codec))
@@ -163,7 +193,7 @@ func OpenReceiverOf[T any](ctx context.Context, name string, codec Codec[T], opt
 //	close(tx.C)
 //	err = tx.Wait() // nil once every value is queued
 func OpenSenderOf[T any](ctx context.Context, name string, codec Codec[T], opts ...OpenSenderOption) (*SenderOf[T], error) {
-	if err := checkCodec(codec); err != nil {
+	if err := codecProblem(codec, "encode"); err != nil {
 		return nil, opError("open", name, err)
 	}
 	return openSender(ctx, name, opts, encodeWith(codec), true)

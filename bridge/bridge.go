@@ -3,9 +3,29 @@ package mqbridge
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"golang.org/x/sync/errgroup"
+)
+
+// PriorityHeader carries a message's queue priority (decimal, 0 to
+// chanmq.MaxPriority). The out direction sets it when the priority is not
+// 0; the in direction restores it, and reads a missing header as 0.
+const PriorityHeader = "Chanmq-Priority"
+
+// Defaults used when a field of Out or In is left zero.
+const (
+	// DefaultWindow is Out.Window's default.
+	DefaultWindow = 512
+	// DefaultDrainTimeout is Out.DrainTimeout's default.
+	DefaultDrainTimeout = 5 * time.Second
+	// DefaultAckTimeout bounds the wait for one publish acknowledgement;
+	// a publish not acknowledged by then is republished with its ID.
+	DefaultAckTimeout = 10 * time.Second
+	// DefaultPrefetch is how many stream messages the in direction buffers
+	// (PullMaxMessages) when In.Prefetch is zero.
+	DefaultPrefetch = 64
 )
 
 // Run runs out and in (either may be nil) on nc until ctx is done or one
@@ -24,4 +44,13 @@ func Run(ctx context.Context, nc *nats.Conn, out *Out, in *In) error {
 		g.Go(func() error { return in.Run(gctx, nc) })
 	}
 	return g.Wait()
+}
+
+// unlessDone is err, or nil once ctx is done: a Run cancelled while it
+// starts or works ends without error, whatever the cancellation broke.
+func unlessDone(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanmq/chanmq/bridge/internal/bridgetest"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -40,46 +41,46 @@ func killPoints(n, kills int) []int64 {
 // 2 ms, so the kill lands anywhere in the bridge's loop), then restarts it;
 // it restarts the server once, at half of n. It returns the last bridge,
 // still running, and how many kills it made.
-func crashLoop(t *testing.T, ts *testServer, n, kills int, progress func() int64, args ...string) (*bridgeProc, int) {
+func crashLoop(t *testing.T, ts *bridgetest.Server, n, kills int, progress func() int64, args ...string) (*bridgetest.Proc, int) {
 	t.Helper()
 	points := killPoints(n, kills)
 	restartAt, restarted := int64(n/2), false
 	deadline := time.Now().Add(4 * time.Minute)
-	p := startBridge(t, args...)
+	p := bridgetest.StartBridge(t, args...)
 	made := 0
 	var restartedAt time.Time
 	for _, pt := range points {
 		for progress() < pt {
-			if err, done := p.exited(); done {
+			if err, done := p.Exited(); done {
 				// A bridge that starts while the server is away exits 1
 				// (its documented policy: the pod restarts it); restart it
 				// as the pod would. At any other time an exit is a fault.
-				if !restartedAt.IsZero() && time.Since(restartedAt) < 10*time.Second && strings.Contains(p.stderr.String(), "level=ERROR") {
-					t.Logf("bridge started during the server restart and exited (%v), as documented; restarting it:\n%s", err, p.stderr)
-					p = startBridge(t, args...)
+				if !restartedAt.IsZero() && time.Since(restartedAt) < 10*time.Second && strings.Contains(p.Stderr.String(), "level=ERROR") {
+					t.Logf("bridge started during the server restart and exited (%v), as documented; restarting it:\n%s", err, p.Stderr)
+					p = bridgetest.StartBridge(t, args...)
 					continue
 				}
-				t.Fatalf("bridge exited on its own (%v) after %d kills at progress %d:\n%s", err, made, progress(), p.stderr)
+				t.Fatalf("bridge exited on its own (%v) after %d kills at progress %d:\n%s", err, made, progress(), p.Stderr)
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("no progress past %d (want %d) after %d kills:\n%s", progress(), pt, made, p.stderr)
+				t.Fatalf("no progress past %d (want %d) after %d kills:\n%s", progress(), pt, made, p.Stderr)
 			}
 			if !restarted && progress() >= restartAt {
 				restarted = true
 				t0 := time.Now()
-				ts.restart()
+				ts.Restart()
 				restartedAt = time.Now()
 				t.Logf("server restarted at progress %d in %v", progress(), time.Since(t0).Round(time.Millisecond))
 			}
 			time.Sleep(200 * time.Microsecond)
 		}
 		time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
-		p.kill(t)
+		p.Kill(t)
 		made++
-		p = startBridge(t, args...)
+		p = bridgetest.StartBridge(t, args...)
 	}
 	if !restarted {
-		ts.restart()
+		ts.Restart()
 		t.Logf("server restarted at progress %d", progress())
 	}
 	return p, made
@@ -88,11 +89,8 @@ func crashLoop(t *testing.T, ts *testServer, n, kills int, progress func() int64
 func TestOutSIGKILLNoDuplicateAtMostOneLossPerKill(t *testing.T) {
 	t.Parallel()
 	n, kills := crashPlan(t)
-	ts := startServer(t, nil)
-	nc := ts.connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "OUTCRASH", Subjects: []string{"outcrash"}, Duplicates: 10 * time.Minute})
-	q := newQueue(t, 10, 512)
+	ts, _, js := startJetStream(t, jetstream.StreamConfig{Name: "OUTCRASH", Subjects: []string{"outcrash"}, Duplicates: 10 * time.Minute})
+	q := bridgetest.NewQueue(t, 10, 512)
 
 	var sent atomic.Int64
 	ctx, cancel := context.WithCancel(context.Background())
@@ -113,19 +111,19 @@ func TestOutSIGKILLNoDuplicateAtMostOneLossPerKill(t *testing.T) {
 	}()
 	t0 := time.Now()
 	p, made := crashLoop(t, ts, n, kills, sent.Load,
-		"-server", ts.url(), "-out", q.Name(), "-subject", "outcrash", "-stream", "OUTCRASH",
+		"-server", ts.URL(), "-out", q.Name(), "-subject", "outcrash", "-stream", "OUTCRASH",
 		"-journal", t.TempDir())
 	wg.Wait()
 	// Everything is sent; once the queue is empty the last bridge holds the
 	// rest, and a graceful stop waits for their acknowledgements.
 	for q.Len() > 0 {
 		if time.Since(t0) > 5*time.Minute {
-			t.Fatalf("queue not drained:\n%s", p.stderr)
+			t.Fatalf("queue not drained:\n%s", p.Stderr)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	waitStream(t, js, "OUTCRASH", uint64(n-made), 60*time.Second)
-	p.stop(t)
+	p.Stop(t)
 	c := tally(n, streamNumbers(t, js, "OUTCRASH"))
 	t.Logf("out: %v kills=%d server_restarts=1 in %v", c, made, time.Since(t0).Round(time.Millisecond))
 	if c.duplicates != 0 || c.lost > made {
@@ -136,10 +134,7 @@ func TestOutSIGKILLNoDuplicateAtMostOneLossPerKill(t *testing.T) {
 func TestInSIGKILLLosesNothingAtMostOneDuplicatePerKill(t *testing.T) {
 	t.Parallel()
 	n, kills := crashPlan(t)
-	ts := startServer(t, nil)
-	nc := ts.connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "INCRASH", Subjects: []string{"incrash"}})
+	ts, _, js := startJetStream(t, jetstream.StreamConfig{Name: "INCRASH", Subjects: []string{"incrash"}})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	for i := range n {
@@ -154,7 +149,7 @@ func TestInSIGKILLLosesNothingAtMostOneDuplicatePerKill(t *testing.T) {
 			}
 		}
 	}
-	q := newQueue(t, 10, 512)
+	q := bridgetest.NewQueue(t, 10, 512)
 
 	var mu sync.Mutex
 	seen := map[int]int{}
@@ -180,20 +175,20 @@ func TestInSIGKILLLosesNothingAtMostOneDuplicatePerKill(t *testing.T) {
 	const ackWait = time.Second
 	t0 := time.Now()
 	p, made := crashLoop(t, ts, n, kills, unique.Load,
-		"-server", ts.url(), "-in", q.Name(), "-stream", "INCRASH", "-durable", "incrash",
+		"-server", ts.URL(), "-in", q.Name(), "-stream", "INCRASH", "-durable", "incrash",
 		"-create-consumer", "-ack-wait", ackWait.String(), "-journal", t.TempDir())
 	for unique.Load() < int64(n) {
-		if err, done := p.exited(); done {
-			t.Fatalf("bridge exited (%v):\n%s", err, p.stderr)
+		if err, done := p.Exited(); done {
+			t.Fatalf("bridge exited (%v):\n%s", err, p.Stderr)
 		}
 		if time.Since(t0) > 5*time.Minute {
-			t.Fatalf("%d of %d arrived:\n%s", unique.Load(), n, p.stderr)
+			t.Fatalf("%d of %d arrived:\n%s", unique.Load(), n, p.Stderr)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	// Give late redeliveries time to show up as duplicates, if any.
 	time.Sleep(3 * ackWait)
-	p.stop(t)
+	p.Stop(t)
 	for q.Len() > 0 {
 		time.Sleep(time.Millisecond)
 	}
@@ -211,11 +206,8 @@ func TestInSIGKILLLosesNothingAtMostOneDuplicatePerKill(t *testing.T) {
 func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 	t.Parallel()
 	const n, window = 6000, 32
-	ts := startServer(t, nil)
-	nc := ts.connect(t)
-	js := newJS(t, nc)
-	addStream(t, js, jetstream.StreamConfig{Name: "DOWN", Subjects: []string{"down"}})
-	src, dst := newQueue(t, 10, 512), newQueue(t, 10, 512)
+	ts, _, _ := startJetStream(t, jetstream.StreamConfig{Name: "DOWN", Subjects: []string{"down"}})
+	src, dst := bridgetest.NewQueue(t, 10, 512), bridgetest.NewQueue(t, 10, 512)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -260,13 +252,13 @@ func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 		}
 	}()
 	// One process, both directions: src -> stream -> dst.
-	p := startBridge(t, "-server", ts.url(), "-out", src.Name(), "-subject", "down", "-window", "32",
+	p := bridgetest.StartBridge(t, "-server", ts.URL(), "-out", src.Name(), "-subject", "down", "-window", "32",
 		"-in", dst.Name(), "-stream", "DOWN", "-durable", "down", "-create-consumer", "-ack-wait", "2s",
 		"-journal", t.TempDir())
 	for round := range 2 {
 		mark := int64(n/3) * int64(round+1)
 		waitFor(t, p, 60*time.Second, func() bool { return sent.Load() >= mark })
-		ts.down()
+		ts.Down()
 		// With the server away, the out window fills, the bridge stops
 		// receiving, and the local queue fills: senders block.
 		before := sent.Load()
@@ -277,11 +269,11 @@ func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 			t.Errorf("with the server down, %d more messages were sent; the window (%d) and the queue (%d) should bound that", moved, window, src.Cap())
 		}
 		t.Logf("server down at %d sent: the queue is full (%d) and the sender is blocked at %d", mark, src.Len(), sent.Load())
-		ts.up()
+		ts.Up()
 	}
 	waitFor(t, p, 60*time.Second, func() bool { return unique.Load() >= n })
 	time.Sleep(2 * time.Second) // late duplicates, if any
-	p.stop(t)
+	p.Stop(t)
 	cancel()
 	wg.Wait()
 	c := tally(n, seen)
@@ -293,15 +285,15 @@ func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 
 // waitFor polls cond until it holds, failing t after d or if the bridge
 // exits.
-func waitFor(t *testing.T, p *bridgeProc, d time.Duration, cond func() bool) {
+func waitFor(t *testing.T, p *bridgetest.Proc, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
-		if err, done := p.exited(); done {
-			t.Fatalf("bridge exited (%v):\n%s", err, p.stderr)
+		if err, done := p.Exited(); done {
+			t.Fatalf("bridge exited (%v):\n%s", err, p.Stderr)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("condition not met in %v:\n%s", d, p.stderr)
+			t.Fatalf("condition not met in %v:\n%s", d, p.Stderr)
 		}
 		time.Sleep(5 * time.Millisecond)
 	}

@@ -1,15 +1,19 @@
 package mqbridge
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"os"
-	"path/filepath"
+	"strconv"
 )
 
-// A journal file is a header followed by records. Every record is framed as
+// A journal file is a header line followed by records. The header names
+// the direction that wrote the journal and the version of its record
+// format ("chanmq-bridge out 1\n"); loadJournal checks it, in one place,
+// before it reads a record. Every record is framed as
 //
 //	length uint32 | crc32c(kind|payload) uint32 | kind byte | payload
 //
@@ -17,70 +21,108 @@ import (
 // point leaves at most one torn record at the tail; recovery stops at the
 // first record whose frame or checksum does not match (or at the zeros of
 // the space reserved past the last record) and the next rewrite drops it.
+// What a payload holds depends on the record's kind: out_journal.go and
+// in_journal.go encode and decode the kinds of their direction.
 //
-// Without fsync a journal is appended by copying into a shared mapping of
-// space reserved beforehand (fallocate): a store into it lands in the page
-// cache as write(2) would, so it survives a kill of the process the moment
-// the copy is done, without a syscall per record. With fsync, and where
-// the space cannot be reserved or mapped, or once it is used up, each
-// append is one write(2) at the end of the records.
-//
-// A rewrite (compaction) writes a new file beside the old one, syncs it and
-// renames it over, so the journal is always one whole generation or the
-// next.
+// journal_file.go writes the file: appends, and rewrites (compactions).
 
+// recordKind names what a journal record holds. The loaders switch on it;
+// a kind a loader does not know is skipped.
+type recordKind byte
+
+// The record kinds of the out journal (out_journal.go).
 const (
-	frameSize = 9 // length, crc, kind
-
-	// A journal is rewritten when it grows past this many bytes.
-	defaultCompactBytes = 32 << 20 // see compactBytes
+	// recordMsg is a message received from the queue: its ID, priority
+	// and bytes, journaled before it is published.
+	recordMsg recordKind = 'M'
+	// recordAck is the ID of a journaled message the stream stored.
+	recordAck recordKind = 'A'
 )
+
+// The record kinds of the in journal (in_journal.go).
+const (
+	// recordOwner says whose sequences the records after it are: the
+	// stream, its creation time and the durable consumer.
+	recordOwner recordKind = 'H'
+	// recordSent is a stream sequence the queue took.
+	recordSent recordKind = 'S'
+)
+
+// journalHeader is the first line of a journal: the direction that writes
+// it and the version of its record format. A change to what a record kind
+// holds takes a new version.
+type journalHeader struct {
+	direction string // "out" or "in"
+	version   int
+}
+
+const headerPrefix = "chanmq-bridge "
+
+// append appends the header line to b.
+func (h journalHeader) append(b []byte) []byte {
+	return fmt.Appendf(b, "%s%s %d\n", headerPrefix, h.direction, h.version)
+}
+
+// check reports how many bytes the header line at the start of data
+// takes, or an error (ErrJournalHeader) if it is not h. It is the one
+// place a header is judged: a reader of an older version, if one is ever
+// kept, would be chosen here.
+func (h journalHeader) check(data []byte) (int, error) {
+	got, n, ok := parseHeader(data)
+	switch {
+	case !ok || got.direction != h.direction:
+		return 0, fmt.Errorf("%w: not an %s-direction journal of chanmq-bridge; move it away if it belongs to something else", ErrJournalHeader, h.direction)
+	case got.version != h.version:
+		return 0, fmt.Errorf("%w: an %s-direction journal of format version %d; this bridge reads version %d: move it away (what it holds is then forgotten) or run the bridge that wrote it", ErrJournalHeader, h.direction, got.version, h.version)
+	}
+	return n, nil
+}
+
+// parseHeader reads the header line at the start of data and its length;
+// ok is false if there is none.
+func parseHeader(data []byte) (h journalHeader, n int, ok bool) {
+	line, _, found := bytes.Cut(data, []byte("\n"))
+	rest, ours := bytes.CutPrefix(line, []byte(headerPrefix))
+	dir, ver, _ := bytes.Cut(rest, []byte(" "))
+	v, err := strconv.Atoi(string(ver))
+	if !found || !ours || err != nil {
+		return journalHeader{}, 0, false
+	}
+	return journalHeader{direction: string(dir), version: v}, len(line) + 1, true
+}
+
+// journalError says which journal err is about.
+func journalError(path string, err error) error {
+	return fmt.Errorf("journal %s: %w", path, err)
+}
+
+// frameSize is the length, crc and kind that precede a record's payload.
+const frameSize = 9
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-// compactBytes is the size past which the out journal is rewritten (a
-// variable so that tests can make rewrites frequent).
-var compactBytes int64 = defaultCompactBytes
-
-// appendRecord appends one framed record to b.
-func appendRecord(b []byte, kind byte, payload ...[]byte) []byte {
-	n := 0
-	for _, p := range payload {
-		n += len(p)
+// loadJournal reads the journal at path, checks its header and calls fn
+// for each whole record, in order. It reports whether the journal exists;
+// a missing journal is not an error (a first start).
+func loadJournal(path string, h journalHeader, fn func(kind recordKind, payload []byte) error) (exists bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
 	}
-	start := len(b)
-	b = binary.LittleEndian.AppendUint32(b, uint32(n))
-	b = binary.LittleEndian.AppendUint32(b, 0)
-	b = append(b, kind)
-	for _, p := range payload {
-		b = append(b, p...)
+	if err != nil {
+		return false, fmt.Errorf("read: %w", err)
 	}
-	crc := crc32.Checksum(b[start+8:], crcTable)
-	binary.LittleEndian.PutUint32(b[start+4:], crc)
-	return b
+	start, err := h.check(data)
+	if err != nil {
+		return true, err
+	}
+	return true, readRecords(data[start:], fn)
 }
 
-// appendRecordS is appendRecord for the payload head|s|mid|tail, without
-// converting s to a slice (no allocation on the per-message path).
-func appendRecordS(b []byte, kind byte, head []byte, s string, mid, tail []byte) []byte {
-	n := len(head) + len(s) + len(mid) + len(tail)
-	start := len(b)
-	b = binary.LittleEndian.AppendUint32(b, uint32(n))
-	b = binary.LittleEndian.AppendUint32(b, 0)
-	b = append(b, kind)
-	b = append(b, head...)
-	b = append(b, s...)
-	b = append(b, mid...)
-	b = append(b, tail...)
-	crc := crc32.Checksum(b[start+8:], crcTable)
-	binary.LittleEndian.PutUint32(b[start+4:], crc)
-	return b
-}
-
-// readRecords calls fn for each whole record of data after the header and
-// returns how many bytes of data they (and the header) cover.
-func readRecords(data []byte, headerLen int, fn func(kind byte, payload []byte) error) (int, error) {
-	off := headerLen
+// readRecords calls fn for each whole record of data, up to the first torn
+// or missing one.
+func readRecords(data []byte, fn func(kind recordKind, payload []byte) error) error {
+	off := 0
 	for len(data)-off >= frameSize {
 		n := int(binary.LittleEndian.Uint32(data[off:]))
 		crc := binary.LittleEndian.Uint32(data[off+4:])
@@ -91,115 +133,51 @@ func readRecords(data []byte, headerLen int, fn func(kind byte, payload []byte) 
 		if crc32.Checksum(body, crcTable) != crc {
 			break // torn tail
 		}
-		if err := fn(body[0], body[1:]); err != nil {
-			return off, err
+		if err := fn(recordKind(body[0]), body[1:]); err != nil {
+			return err
 		}
 		off += frameSize + n
 	}
-	return off, nil
-}
-
-// journalFile is the open file of a journal and what writing it needs.
-type journalFile struct {
-	path  string
-	f     *os.File
-	size  int64 // bytes of header and records; what follows is reserved space (zeros)
-	fsync bool
-	// reserve, if not 0, is how many bytes a rewrite reserves and maps for
-	// appending (ignored with fsync).
-	reserve int64
-	m       []byte // the mapping of the reserved space, or nil
-}
-
-// readJournal returns the contents of the journal at path, or nil when
-// there is none yet.
-func readJournal(path string) ([]byte, error) {
-	data, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read journal: %w", err)
-	}
-	return data, nil
-}
-
-// rewrite replaces the journal at path with contents (a header and the
-// records still needed) atomically: write a temporary file, sync it,
-// rename it over, sync the directory. It leaves jf open for appending to
-// the new file.
-func (jf *journalFile) rewrite(contents []byte) error {
-	if err := os.MkdirAll(filepath.Dir(jf.path), 0o700); err != nil {
-		return fmt.Errorf("journal directory: %w", err)
-	}
-	tmp := jf.path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600) // read too: a shared writable mapping needs it
-	if err != nil {
-		return fmt.Errorf("journal: %w", err)
-	}
-	if _, err := f.Write(contents); err != nil {
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	var m []byte
-	if jf.reserve > int64(len(contents)) && !jf.fsync {
-		if m, err = mapJournal(f, jf.reserve); err != nil {
-			m = nil // appends use write(2)
-		}
-	}
-	// Always sync a rewrite, fsync flag or not: it is rare, and the rename
-	// must never publish an empty file after a host crash.
-	if err := f.Sync(); err != nil {
-		unmapJournal(m)
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	if err := os.Rename(tmp, jf.path); err != nil {
-		unmapJournal(m)
-		f.Close()
-		return fmt.Errorf("journal: %w", err)
-	}
-	if d, err := os.Open(filepath.Dir(jf.path)); err == nil {
-		_ = d.Sync()
-		d.Close()
-	}
-	jf.close()
-	// Keep appending through the new file's descriptor (only this process
-	// writes, at the end of the records).
-	jf.f, jf.m, jf.size = f, m, int64(len(contents))
 	return nil
 }
 
-// append adds b (whole records) after the last record: a copy into the
-// mapping if it fits, else one write(2); then syncs the data when the
-// journal was opened with fsync.
-func (jf *journalFile) append(b []byte) error {
-	if end := jf.size + int64(len(b)); end <= int64(len(jf.m)) {
-		copy(jf.m[jf.size:end], b)
-		jf.size = end
-		return nil
+// appendRecord appends one framed record to b.
+func appendRecord(b []byte, kind recordKind, payload ...[]byte) []byte {
+	n := 0
+	for _, p := range payload {
+		n += len(p)
 	}
-	if _, err := jf.f.WriteAt(b, jf.size); err != nil {
-		return fmt.Errorf("journal write: %w", err)
+	b, start := beginRecord(b, kind, n)
+	for _, p := range payload {
+		b = append(b, p...)
 	}
-	jf.size += int64(len(b))
-	if jf.fsync {
-		if err := jf.f.Sync(); err != nil {
-			return fmt.Errorf("journal sync: %w", err)
-		}
-	}
-	return nil
+	return endRecord(b, start)
 }
 
-func (jf *journalFile) close() error {
-	if jf.m != nil {
-		unmapJournal(jf.m)
-		jf.m = nil
-	}
-	if jf.f == nil {
-		return nil
-	}
-	err := jf.f.Close()
-	jf.f = nil
-	return err
+// appendRecordS is appendRecord for the payload head|s|mid|tail, without
+// converting s to a slice (no allocation on the per-message path).
+func appendRecordS(b []byte, kind recordKind, head []byte, s string, mid, tail []byte) []byte {
+	b, start := beginRecord(b, kind, len(head)+len(s)+len(mid)+len(tail))
+	b = append(b, head...)
+	b = append(b, s...)
+	b = append(b, mid...)
+	b = append(b, tail...)
+	return endRecord(b, start)
+}
+
+// beginRecord appends the frame of a record of n payload bytes, with the
+// checksum left for endRecord, and returns where the record starts.
+func beginRecord(b []byte, kind recordKind, n int) ([]byte, int) {
+	start := len(b)
+	b = binary.LittleEndian.AppendUint32(b, uint32(n))
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	return append(b, byte(kind)), start
+}
+
+// endRecord fills in the checksum of the record that starts at start, now
+// that b holds its payload.
+func endRecord(b []byte, start int) []byte {
+	crc := crc32.Checksum(b[start+8:], crcTable)
+	binary.LittleEndian.PutUint32(b[start+4:], crc)
+	return b
 }

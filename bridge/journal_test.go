@@ -3,133 +3,12 @@
 package mqbridge
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/nats-io/nats.go"
 )
-
-func newTestOut(t *testing.T, path string) *outBridge {
-	t.Helper()
-	b := &outBridge{o: &Out{Subject: "s", Journal: path}, stream: "S", inflight: map[string]flight{}}
-	return b
-}
-
-func TestOutJournalRecoversUnacknowledgedInOrderWithTheirIDs(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "out")
-	b := newTestOut(t, path)
-	if _, err := b.recover(); err != nil {
-		t.Fatal(err)
-	}
-	first := b.epoch
-	var ids []string
-	for i, d := range []string{"zero", "one", "two", "three"} {
-		m, err := b.journal([]byte(d), uint(i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		ids = append(ids, m.Header.Get(nats.MsgIdHdr))
-	}
-	b.onAckID(ids[1])
-	b.mu.Lock()
-	if err := b.flushAcksLocked(); err != nil {
-		t.Fatal(err)
-	}
-	b.mu.Unlock()
-	// A torn record at the tail, as a kill in the middle of an append
-	// could leave (in the reserved space, when the journal has one).
-	torn := appendRecord(nil, 'M', []byte("partial message"))
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt(torn[:len(torn)-3], b.jf.size)
-	f.Close()
-	b.jf.close()
-
-	b2 := newTestOut(t, path)
-	got, err := b2.recover()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b2.jf.close()
-	var gotIDs []string
-	for _, m := range got {
-		gotIDs = append(gotIDs, m.Header.Get(nats.MsgIdHdr)+"="+string(m.Data)+"/"+m.Header.Get(PriorityHeader))
-	}
-	want := []string{ids[0] + "=zero/", ids[2] + "=two/2", ids[3] + "=three/3"}
-	if strings.Join(gotIDs, " ") != strings.Join(want, " ") {
-		t.Errorf("recovered %v, want %v", gotIDs, want)
-	}
-	if b2.epoch == first || strings.HasPrefix(ids[0], b2.epoch) {
-		t.Errorf("the restart reused the epoch %q", b2.epoch)
-	}
-	// The rewritten journal holds exactly those three.
-	b3 := newTestOut(t, path)
-	again, err := b3.recover()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b3.jf.close()
-	if len(again) != 3 {
-		t.Errorf("after the rewrite the journal holds %d messages, want 3", len(again))
-	}
-}
-
-func TestOutJournalRewriteKeepsInFlightAndNeverReusesIDs(t *testing.T) {
-	old := compactBytes
-	compactBytes = 4096
-	t.Cleanup(func() { compactBytes = old })
-	path := filepath.Join(t.TempDir(), "out")
-	b := newTestOut(t, path)
-	if _, err := b.recover(); err != nil {
-		t.Fatal(err)
-	}
-	seen := map[string]bool{}
-	epochs := map[string]bool{}
-	var kept []string
-	for i := range 2000 {
-		m, err := b.journal(make([]byte, 100), 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		id := m.Header.Get(nats.MsgIdHdr)
-		if seen[id] {
-			t.Fatalf("ID %s reused", id)
-		}
-		seen[id] = true
-		epochs[b.epoch] = true
-		if i%100 == 7 {
-			kept = append(kept, id) // never acknowledged
-		} else {
-			b.onAckID(id)
-		}
-	}
-	b.mu.Lock()
-	if err := b.flushAcksLocked(); err != nil { // as Run does when it stops
-		t.Fatal(err)
-	}
-	b.mu.Unlock()
-	b.jf.close()
-	if len(epochs) < 10 {
-		t.Errorf("only %d epochs: the journal was not rewritten as often as expected", len(epochs))
-	}
-	b2 := newTestOut(t, path)
-	got, err := b2.recover()
-	if err != nil {
-		t.Fatal(err)
-	}
-	b2.jf.close()
-	var ids []string
-	for _, m := range got {
-		ids = append(ids, m.Header.Get(nats.MsgIdHdr))
-	}
-	if strings.Join(ids, " ") != strings.Join(kept, " ") {
-		t.Errorf("after %d rewrites recovered %v, want the unacknowledged %v", len(epochs), ids, kept)
-	}
-}
 
 // A journal appends into its reserved space (a mapping), then past it with
 // write(2); every record reads back, and a torn record in the reserved
@@ -138,7 +17,7 @@ func TestJournalAppendsPastItsReservedSpace(t *testing.T) {
 	for _, fsync := range []bool{false, true} {
 		path := filepath.Join(t.TempDir(), "j")
 		jf := journalFile{path: path, reserve: 4096, fsync: fsync}
-		if err := jf.rewrite([]byte(outMagic)); err != nil {
+		if err := jf.rewrite(outHeader.append(nil)); err != nil {
 			t.Fatal(err)
 		}
 		if !fsync && jf.m == nil {
@@ -146,7 +25,7 @@ func TestJournalAppendsPastItsReservedSpace(t *testing.T) {
 		}
 		const n = 100 // 100 records of 109 bytes: past the 4096 reserved
 		for i := range n {
-			if err := jf.append(appendRecord(nil, 'M', []byte(strings.Repeat(string(rune('a'+i%26)), 100)))); err != nil {
+			if err := jf.append(appendRecord(nil, recordMsg, []byte(strings.Repeat(string(rune('a'+i%26)), 100)))); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -155,12 +34,8 @@ func TestJournalAppendsPastItsReservedSpace(t *testing.T) {
 			t.Fatal(err)
 		}
 		count := func() int {
-			data, err := readJournal(path)
-			if err != nil {
-				t.Fatal(err)
-			}
 			got := 0
-			if _, err := readRecords(data, len(outMagic), func(byte, []byte) error { got++; return nil }); err != nil {
+			if _, err := loadJournal(path, outHeader, func(recordKind, []byte) error { got++; return nil }); err != nil {
 				t.Fatal(err)
 			}
 			return got
@@ -168,27 +43,55 @@ func TestJournalAppendsPastItsReservedSpace(t *testing.T) {
 		if got := count(); got != n {
 			t.Errorf("fsync=%v: read %d records back, want %d", fsync, got, n)
 		}
-		if int(end) != len(outMagic)+n*109 {
-			t.Errorf("fsync=%v: size %d, want %d", fsync, end, len(outMagic)+n*109)
+		if int(end) != len(outHeader.append(nil))+n*109 {
+			t.Errorf("fsync=%v: size %d, want %d", fsync, end, len(outHeader.append(nil))+n*109)
 		}
 
 		// Torn inside the reserved space: the records before it stay.
 		jf = journalFile{path: path, reserve: 1 << 20, fsync: fsync}
-		if err := jf.rewrite([]byte(outMagic)); err != nil {
+		if err := jf.rewrite(outHeader.append(nil)); err != nil {
 			t.Fatal(err)
 		}
 		for range 3 {
-			if err := jf.append(appendRecord(nil, 'A', []byte("id"))); err != nil {
+			if err := jf.append(appendRecord(nil, recordAck, []byte("id"))); err != nil {
 				t.Fatal(err)
 			}
 		}
-		torn := appendRecord(nil, 'M', []byte("partial message"))
+		torn := appendRecord(nil, recordMsg, []byte("partial message"))
 		if err := jf.append(torn[:len(torn)-4]); err != nil {
 			t.Fatal(err)
 		}
 		jf.close()
 		if got := count(); got != 3 {
 			t.Errorf("fsync=%v: with a torn tail, read %d records, want 3", fsync, got)
+		}
+	}
+}
+
+// A journal is read only by the direction, and the format version, that
+// wrote it; anything else is refused with ErrJournalHeader, before a
+// record is read.
+func TestJournalOfAnotherDirectionOrVersionIsRefused(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name     string
+		contents []byte
+	}{
+		{"the other direction's", inHeader.append(nil)},
+		{"another version's", journalHeader{direction: "out", version: outHeader.version + 1}.append(nil)},
+		{"not a journal", []byte("some other file\n")},
+		{"no", nil},
+	} {
+		path := filepath.Join(dir, c.name)
+		if err := os.WriteFile(path, appendRecord(c.contents, recordAck, []byte("id")), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		records := 0
+		_, err := loadJournal(path, outHeader, func(recordKind, []byte) error { records++; return nil })
+		if !errors.Is(err, ErrJournalHeader) || records != 0 {
+			t.Errorf("%s header: got %v after %d records, want ErrJournalHeader before any", c.name, err, records)
+		} else {
+			t.Logf("%s header: %v", c.name, err)
 		}
 	}
 }

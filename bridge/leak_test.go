@@ -3,21 +3,13 @@
 package mqbridge_test
 
 import (
-	"os"
 	"testing"
 
-	"go.uber.org/goleak"
+	"github.com/chanmq/chanmq/bridge/internal/bridgetest"
+	"github.com/chanmq/chanmq/bridge/internal/cli"
 )
 
 // TestMain runs the chanmq-bridge command when the binary is re-executed
-// as a child, and otherwise sweeps queues that crashed runs left behind
-// and runs the tests, with goleak checking that no
-// goroutine (the bridge's, nats.go's or the embedded server's) outlives
-// them.
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		os.Exit(runChild())
-	}
-	sweepTestQueues()
-	goleak.VerifyTestMain(m)
-}
+// as a child (bridgetest.StartBridge), and otherwise runs the tests with
+// goleak checking that no goroutine outlives them.
+func TestMain(m *testing.M) { bridgetest.Main(m, cli.Main) }

@@ -24,6 +24,7 @@ import (
 	rtrace "runtime/trace"
 	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -42,7 +43,7 @@ var (
 	window = flag.Int("window", mqbridge.DefaultWindow, "publish window (the out bridge's, and nats.go's max pending for the ceiling)")
 	qmax   = flag.Int("qmax", 10, "queue capacity in messages (10 is Linux's default fs.mqueue.msg_max; more needs CAP_SYS_RESOURCE or a raised sysctl)")
 	short  = flag.Bool("short", false, "one small run per scenario (smoke test)")
-	only   = flag.String("only", "", "run only this scenario (ceiling, ceiling_msgid, ceiling_bridge, out, out_fsync, in, roundtrip) and the ceiling")
+	only   = flag.String("only", "", "run only this scenario ("+scenarioKeys()+") and the ceiling")
 	cpuOut = flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	trace  = flag.String("trace", "", "write an execution trace of the whole run to `file`")
 )
@@ -82,44 +83,69 @@ func main() {
 	check(err)
 
 	b := &bench{nc: nc, js: js, dir: dir, cpu: map[string]float64{}}
-	fmt.Printf("# %d messages of %d B per run (%d with fsync), median of %d; server embedded, file storage\n", *count, *size, *fsyncN, *reps)
-	ceiling := b.median("ceiling", *count, b.ceiling(false))
+	run := scenarios[1:]
 	if *only != "" {
-		f := map[string]func(int) time.Duration{"ceiling": b.ceiling(false), "ceiling_msgid": b.ceiling(true), "ceiling_bridge": b.ceilingBridge(),
-			"out": b.out(false), "out_fsync": b.out(true), "in": b.in(), "roundtrip": b.roundTrip()}[*only]
-		if f == nil {
+		i := slices.IndexFunc(scenarios, func(s scenario) bool { return s.key == *only })
+		if i < 0 {
 			log.Fatalf("-only %s: no such scenario", *only)
 		}
-		r := b.median(*only, *count, f)
-		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f cpu_us_per_msg=%.2f\n", *only, *size, r, ceiling/r, b.cpu[*only])
+		run = scenarios[i : i+1]
+	}
+	fmt.Printf("# %d messages of %d B per run (%d with fsync), median of %d; server embedded, file storage\n", *count, *size, *fsyncN, *reps)
+	ceiling := b.median(scenarios[0])
+	rates := map[string]float64{"ceiling": ceiling}
+	for _, s := range run {
+		rates[s.key] = b.median(s)
+	}
+	if *only != "" {
+		b.figure(*only, rates[*only], ceiling)
 		return
 	}
-	withID := b.median("ceiling_msgid", *count, b.ceiling(true))
-	asBridge := b.median("ceiling_bridge", *count, b.ceilingBridge())
-	outNo := b.median("out", *count, b.out(false))
-	outSync := b.median("out_fsync", *fsyncN, b.out(true))
-	in := b.median("in", *count, b.in())
-	rt := b.median("roundtrip", *count, b.roundTrip())
 
 	fmt.Println()
 	fmt.Println("| scenario | msg/s | ceiling ÷ scenario | ceiling with IDs ÷ scenario | bridge-like ceiling ÷ scenario | µs CPU/msg (whole process) |")
 	fmt.Println("|---|---|---|---|---|---|")
-	row := func(name, key string, r float64) {
-		fmt.Printf("| %s | %.0f | %.2f× | %.2f× | %.2f× | %.2f |\n", name, r, ceiling/r, withID/r, asBridge/r, b.cpu[key])
+	for _, s := range scenarios {
+		r := rates[s.key]
+		fmt.Printf("| %s | %.0f | %.2f× | %.2f× | %.2f× | %.2f |\n", s.title, r, ceiling/r, rates["ceiling_msgid"]/r, rates["ceiling_bridge"]/r, b.cpu[s.key])
 	}
-	row("nats.go PublishAsync, 256 B (engine ceiling)", "ceiling", ceiling)
-	row("nats.go PublishAsync with Nats-Msg-Id", "ceiling_msgid", withID)
-	row("nats.go PublishAsync as the bridge publishes (ID, expected stream, ack timeout)", "ceiling_bridge", asBridge)
-	row("out: queue -> JetStream, journal, no fsync", "out", outNo)
-	row("out: queue -> JetStream, journal, fsync each message", "out_fsync", outSync)
-	row("in: JetStream -> queue", "in", in)
-	row("round trip: queue -> JetStream -> queue (one process, both bridges)", "roundtrip", rt)
-	for _, f := range []struct {
-		k string
-		v float64
-	}{{"ceiling", ceiling}, {"ceiling_msgid", withID}, {"ceiling_bridge", asBridge}, {"out", outNo}, {"out_fsync", outSync}, {"in", in}, {"roundtrip", rt}} {
-		fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f cpu_us_per_msg=%.2f\n", f.k, *size, f.v, ceiling/f.v, b.cpu[f.k])
+	for _, s := range scenarios {
+		b.figure(s.key, rates[s.key], ceiling)
 	}
+}
+
+// A scenario is one shape of run the bench measures.
+type scenario struct {
+	key   string // in -only and the machine-readable lines
+	title string // in the table
+	fsync bool   // runs -fsync-n messages instead of -n
+	run   func(b *bench) func(n int) time.Duration
+}
+
+// scenarios are measured in this order; the first is the ceiling every
+// other is compared with.
+var scenarios = []scenario{
+	{"ceiling", "nats.go PublishAsync, 256 B (engine ceiling)", false, func(b *bench) func(int) time.Duration { return b.ceiling(false) }},
+	{"ceiling_msgid", "nats.go PublishAsync with Nats-Msg-Id", false, func(b *bench) func(int) time.Duration { return b.ceiling(true) }},
+	{"ceiling_bridge", "nats.go PublishAsync as the bridge publishes (ID, expected stream, ack timeout)", false, (*bench).ceilingBridge},
+	{"out", "out: queue -> JetStream, journal, no fsync", false, func(b *bench) func(int) time.Duration { return b.out(false) }},
+	{"out_fsync", "out: queue -> JetStream, journal, fsync each message", true, func(b *bench) func(int) time.Duration { return b.out(true) }},
+	{"in", "in: JetStream -> queue", false, (*bench).in},
+	{"roundtrip", "round trip: queue -> JetStream -> queue (one process, both bridges)", false, (*bench).roundTrip},
+}
+
+// scenarioKeys lists the scenarios' keys, for -only's help.
+func scenarioKeys() string {
+	keys := make([]string, len(scenarios))
+	for i, s := range scenarios {
+		keys[i] = s.key
+	}
+	return strings.Join(keys, ", ")
+}
+
+// figure prints the machine-readable line of a scenario.
+func (b *bench) figure(key string, rate, ceiling float64) {
+	fmt.Printf("bench=bridge scenario=%s size=%d msgs_per_s=%.0f ceiling_over_scenario=%.3f cpu_us_per_msg=%.2f\n", key, *size, rate, ceiling/rate, b.cpu[key])
 }
 
 func check(err error) {
@@ -138,8 +164,13 @@ type bench struct {
 	cpu0, lastCPU time.Duration // CPU time at the start of the timed run, and used by the last one
 }
 
-// median runs fn reps times for n messages and returns the median rate.
-func (b *bench) median(name string, n int, fn func(n int) time.Duration) float64 {
+// median runs the scenario reps times and returns the median rate.
+func (b *bench) median(s scenario) float64 {
+	n := *count
+	if s.fsync {
+		n = *fsyncN
+	}
+	fn := s.run(b)
 	var rates, cpus []float64
 	for range *reps {
 		d := fn(n)
@@ -149,8 +180,8 @@ func (b *bench) median(name string, n int, fn func(n int) time.Duration) float64
 	slices.Sort(rates)
 	slices.Sort(cpus)
 	r := rates[len(rates)/2]
-	b.cpu[name] = cpus[len(cpus)/2]
-	fmt.Fprintf(os.Stderr, "%-14s %9.0f msg/s  (runs: %v)  %.2f µs CPU/msg (runs: %v)\n", name, r, fmtRates(rates), b.cpu[name], fmtCPU(cpus))
+	b.cpu[s.key] = cpus[len(cpus)/2]
+	fmt.Fprintf(os.Stderr, "%-14s %9.0f msg/s  (runs: %v)  %.2f µs CPU/msg (runs: %v)\n", s.key, r, joinFloats(rates, 0), b.cpu[s.key], joinFloats(cpus, 2))
 	return r
 }
 
@@ -176,26 +207,13 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func fmtCPU(cs []float64) string {
-	s := ""
-	for i, c := range cs {
-		if i > 0 {
-			s += " "
-		}
-		s += strconv.FormatFloat(c, 'f', 2, 64)
+// joinFloats formats xs with prec decimals, separated by spaces.
+func joinFloats(xs []float64, prec int) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = strconv.FormatFloat(x, 'f', prec, 64)
 	}
-	return s
-}
-
-func fmtRates(rs []float64) string {
-	s := ""
-	for i, r := range rs {
-		if i > 0 {
-			s += " "
-		}
-		s += strconv.FormatFloat(r, 'f', 0, 64)
-	}
-	return s
+	return strings.Join(s, " ")
 }
 
 // freshStream (re)creates a stream for one run and returns its name and
@@ -247,7 +265,7 @@ func (b *bench) ceiling(withID bool) func(n int) time.Duration {
 		for i := range n {
 			m := &nats.Msg{Subject: subj, Data: data}
 			if withID {
-				m.Header = nats.Header{nats.MsgIdHdr: []string{prefix + strconv.Itoa(i)}}
+				m.Header = nats.Header{jetstream.MsgIDHeader: []string{prefix + strconv.Itoa(i)}}
 			}
 			if _, err := b.js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 				log.Fatalf("publish: %v", err)
@@ -275,7 +293,7 @@ func (b *bench) ceilingBridge() func(n int) time.Duration {
 		stream := []string{name}
 		t0 := b.start()
 		for i := range n {
-			m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{nats.MsgIdHdr: []string{prefix + strconv.Itoa(i)}, nats.ExpectedStreamHdr: stream}}
+			m := &nats.Msg{Subject: subj, Data: data, Header: nats.Header{jetstream.MsgIDHeader: []string{prefix + strconv.Itoa(i)}, jetstream.ExpectedStreamHeader: stream}}
 			if _, err := js.PublishMsgAsync(m, jetstream.WithStallWait(time.Minute)); err != nil {
 				log.Fatalf("publish: %v", err)
 			}
@@ -317,19 +335,25 @@ func (b *bench) out(fsync bool) func(n int) time.Duration {
 		go func() { done <- o.Run(ctx, b.nc) }()
 		data := b.payload()
 		t0 := b.start()
-		go func() {
-			for range n {
-				if err := q.Send(ctx, data, 0); err != nil {
-					return
-				}
-			}
-		}()
+		feed(ctx, q, data, n)
 		b.waitStored(name, n)
 		d := b.stop(t0)
 		cancel()
 		check(<-done)
 		return d
 	}
+}
+
+// feed sends n copies of data into q, from a goroutine of its own that
+// gives up when ctx ends.
+func feed(ctx context.Context, q *chanmq.Queue, data []byte, n int) {
+	go func() {
+		for range n {
+			if err := q.Send(ctx, data, 0); err != nil {
+				return
+			}
+		}
+	}()
 }
 
 // fill publishes n messages to subj and waits for them to be stored.
@@ -391,13 +415,7 @@ func (b *bench) roundTrip() func(n int) time.Duration {
 		go func() { done <- mqbridge.Run(ctx, b.nc, o, i) }()
 		data := b.payload()
 		t0 := b.start()
-		go func() {
-			for range n {
-				if err := src.Send(ctx, data, 0); err != nil {
-					return
-				}
-			}
-		}()
+		feed(ctx, src, data, n)
 		drain(dst, n)
 		d := b.stop(t0)
 		cancel()

@@ -11,14 +11,21 @@ import (
 	"github.com/chanmq/chanmq"
 )
 
-const createHelp = `Create the queue /name. Without -max and -size it gets the system's defaults
+// createCmd makes a queue, or checks that an existing one is as asked.
+var createCmd = &command{
+	name:    "create",
+	args:    "/name [-max N] [-size N] [-mode 0600] [-excl]",
+	summary: "create a queue",
+	help: `Create the queue /name. Without -max and -size it gets the system's defaults
 (/proc/sys/fs/mqueue/msg_default and msgsize_default: usually 10 messages of
 8192 bytes); without CAP_SYS_RESOURCE they may be at most msg_max and
 msgsize_max. -mode is applied exactly (the umask does not apply).
 
 If the queue exists, create succeeds and leaves it as it is, unless -excl is
 given or -max/-size differ from the existing queue's (exit 1).
-`
+`,
+	bind: withOptions(createFlags, runCreate),
+}
 
 func createFlags(fs *flag.FlagSet, o *createOpts) {
 	o.mode = 0o600
@@ -81,10 +88,7 @@ func runCreate(c *cli, o *createOpts, args []string) error {
 }
 
 func checkExisting(name string, o *createOpts) error {
-	q, err := chanmq.Open(name, chanmq.ReadOnly())
-	if errors.Is(err, fs.ErrPermission) {
-		q, err = chanmq.Open(name, chanmq.WriteOnly())
-	}
+	q, err := openAllowed(name, chanmq.ReadOnly(), chanmq.WriteOnly())
 	if err != nil {
 		return queueErr("create", name, err)
 	}

@@ -3,6 +3,7 @@
 package main
 
 import (
+	"errors"
 	"io/fs"
 	"syscall"
 
@@ -24,3 +25,8 @@ func clearUmask() (restore func()) {
 	old := unix.Umask(0)
 	return func() { unix.Umask(old) }
 }
+
+// dirDenied reports whether err is mq_unlink's EACCES: the mqueue
+// directory denies this user write access (mq_unlink of another user's
+// queue in the usual sticky 1777 directory fails with EPERM instead).
+func dirDenied(err error) bool { return errors.Is(err, unix.EACCES) }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"os/signal"
 	"strconv"
 	"syscall"
@@ -17,7 +16,12 @@ import (
 	"github.com/chanmq/chanmq"
 )
 
-const recvHelp = `Take messages from the queue, highest priority first, and print each on its
+// recvCmd takes messages and prints them.
+var recvCmd = &command{
+	name:    "recv",
+	args:    "/name [-n COUNT | -follow] [-timeout D | -nonblock] [-priority] [-json | -0 | -raw]",
+	summary: "take messages from a queue and print them",
+	help: `Take messages from the queue, highest priority first, and print each on its
 own line. recv waits for one message; -n COUNT waits for COUNT, and -follow
 prints messages until SIGINT or SIGTERM (exit 0).
 
@@ -39,26 +43,29 @@ cannot go back, and recv prints its bytes in base64 on standard error.
 Bytes already written into a pipe are its reader's: messages a reader such
 as 'head -1' did not read are gone when it exits, so use -n COUNT rather
 than '-follow | head'.
-`
+`,
+	bind: withOptions(recvFlags, runRecv),
+}
 
 func recvFlags(fs *flag.FlagSet, o *recvOpts) {
 	fs.IntVar(&o.n, "n", 1, "number of messages to print")
 	fs.BoolVar(&o.follow, "follow", false, "print messages until interrupted (or until -timeout/-nonblock stop it)")
-	fs.DurationVar(&o.timeout, "timeout", 0, "wait at most this long (such as 5s) for each message")
-	fs.BoolVar(&o.nonblock, "nonblock", false, "do not wait: stop when the queue is empty")
+	o.wait.define(fs,
+		"wait at most this long (such as 5s) for each message",
+		"do not wait: stop when the queue is empty")
 	fs.BoolVar(&o.priority, "priority", false, "print each message's priority and a tab before it")
-	fs.BoolVar(&o.json, "json", false, `print {"data":"<base64>","priority":N} lines`)
-	fs.BoolVar(&o.nul, "0", false, "end each message with a NUL byte instead of a newline")
-	fs.BoolVar(&o.raw, "raw", false, "print the message bytes with nothing after them")
+	o.format.define(fs,
+		"end each message with a NUL byte instead of a newline",
+		"print the message bytes with nothing after them",
+		`print {"data":"<base64>","priority":N} lines`)
 }
 
 type recvOpts struct {
-	n              int
-	follow         bool
-	timeout        time.Duration
-	nonblock       bool
-	priority       bool
-	json, nul, raw bool
+	n        int
+	follow   bool
+	wait     waitFlags
+	priority bool
+	format   formatFlags
 }
 
 // jsonOut is what recv -json prints. encoding/json writes a []byte as
@@ -81,9 +88,11 @@ func runRecv(c *cli, o *recvOpts, args []string) error {
 	// would kill the process with the message in hand. Go raises it for
 	// writes to standard output unless the program handles the signal.
 	signal.Ignore(syscall.SIGPIPE)
-	q, err := openForRecv(name)
+	// Read-write, so that a message recv took but could not print can be
+	// put back; read-only when this user may not write to the queue.
+	q, err := openAllowed(name, readWrite, chanmq.ReadOnly())
 	if err != nil {
-		return err
+		return queueErr("recv", name, err)
 	}
 	defer q.Close()
 
@@ -95,7 +104,7 @@ func runRecv(c *cli, o *recvOpts, args []string) error {
 		if err := c.ctx.Err(); err != nil {
 			return recvErr(c.ctx, name, err, o, got)
 		}
-		msg, prio, err := recvOne(c.ctx, q, o)
+		msg, prio, err := recvOne(c.ctx, q, o.wait)
 		if err != nil {
 			return recvErr(c.ctx, name, err, o, got)
 		}
@@ -105,20 +114,6 @@ func runRecv(c *cli, o *recvOpts, args []string) error {
 		got++
 	}
 	return nil
-}
-
-// openForRecv opens name read-write, so that a message recv took but
-// could not print can be put back, or read-only when this user may not
-// write to the queue.
-func openForRecv(name string) (*chanmq.Queue, error) {
-	q, err := chanmq.Open(name)
-	if errors.Is(err, fs.ErrPermission) {
-		q, err = chanmq.Open(name, chanmq.ReadOnly())
-	}
-	if err != nil {
-		return nil, queueErr("recv", name, err)
-	}
-	return q, nil
 }
 
 // putBackPatience bounds how long recv waits for room to put back a
@@ -161,39 +156,26 @@ func unprinted(ctx context.Context, q *chanmq.Queue, msg []byte, prio uint, writ
 }
 
 func checkRecvOpts(o *recvOpts, givenN bool) error {
-	n := 0
-	for _, b := range []bool{o.nul, o.raw, o.json} {
-		if b {
-			n++
-		}
+	if err := o.format.check("recv", "the output format"); err != nil {
+		return err
 	}
 	switch {
-	case n > 1:
-		return usageErr("recv", "-json, -0 and -raw choose the output format; give at most one")
-	case o.priority && o.raw:
+	case o.priority && o.format.raw:
 		return usageErr("recv", "-raw prints the bytes alone, with no room for -priority; use -json")
 	case o.follow && givenN:
 		return usageErr("recv", "-follow and -n conflict; give one")
 	case o.n < 1:
 		return usageErr("recv", "-n must be at least 1 (use -follow for no limit)")
-	case o.nonblock && o.timeout != 0:
-		return usageErr("recv", "-nonblock and -timeout conflict; give one")
-	case o.timeout < 0:
-		return usageErr("recv", "-timeout must be positive, such as 5s")
 	}
-	return nil
+	return o.wait.check("recv")
 }
 
-func recvOne(ctx context.Context, q *chanmq.Queue, o *recvOpts) ([]byte, uint, error) {
-	switch {
-	case o.nonblock:
-		return q.TryReceive()
-	case o.timeout > 0:
-		ctx, cancel := context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-		return q.Receive(ctx)
-	}
-	return q.Receive(ctx)
+// recvOne takes one message, waiting as -timeout and -nonblock say.
+func recvOne(ctx context.Context, q *chanmq.Queue, w waitFlags) (msg []byte, prio uint, err error) {
+	err = w.do(ctx,
+		func(ctx context.Context) (err error) { msg, prio, err = q.Receive(ctx); return err },
+		func() (err error) { msg, prio, err = q.TryReceive(); return err })
+	return msg, prio, err
 }
 
 // recvErr says why recv stopped after got messages: nil when -follow was
@@ -215,13 +197,13 @@ func recvErr(ctx context.Context, name string, err error, o *recvOpts, got int) 
 		if o.follow {
 			return nil
 		}
-		return unfinished("recv %s: no message within %v, %s; raise -timeout to wait longer", name, o.timeout, progress)
+		return unfinished("recv %s: no message within %v, %s; raise -timeout to wait longer", name, o.wait.timeout, progress)
 	}
 	return queueErr("recv", name, err)
 }
 
 func writeMessage(out *bufio.Writer, msg []byte, prio uint, o *recvOpts) error {
-	if o.json {
+	if o.format.json {
 		line, err := json.Marshal(jsonOut{Data: msg, Priority: prio})
 		if err != nil {
 			return err
@@ -236,9 +218,9 @@ func writeMessage(out *bufio.Writer, msg []byte, prio uint, o *recvOpts) error {
 	}
 	out.Write(msg)
 	switch {
-	case o.nul:
+	case o.format.nul:
 		out.WriteByte(0)
-	case !o.raw:
+	case !o.format.raw:
 		out.WriteByte('\n')
 	}
 	return out.Flush()

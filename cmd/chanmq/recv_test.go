@@ -11,8 +11,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
-	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -23,94 +22,162 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// These tests give recv a standard output that fails or stalls, the way a
-// shell pipeline does, and check that no message it took is lost.
-
-// startTo starts cmd with its standard output going to stdout, which it
-// then closes (so that the child holds the only copy) and returns a
-// buffer collecting cmd's standard error. finish waits for cmd to end.
-func startTo(t *testing.T, cmd *exec.Cmd, stdout *os.File) *bytes.Buffer {
-	t.Helper()
-	var stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = stdout, &stderr
-	err := cmd.Start()
-	stdout.Close()
-	if err != nil {
-		t.Fatalf("starting %q: %v", cmd.Args, err)
+// TestSignalStopsFollow sends SIGINT (and SIGTERM) to a recv -follow
+// blocked on an empty queue: it exits 0 after printing what it took.
+func TestSignalStopsFollow(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGINT, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			name := newQueue(t, "-max", "2", "-size", "16")
+			cmd, out, stderr := startRecv(t, name, "-follow")
+			mustRun(t, nil, "send", name, "first")
+			// Once "first" is printed, recv's signal handler is installed
+			// and it is back to waiting on the empty queue.
+			if line, err := out.ReadString('\n'); line != "first\n" {
+				t.Fatalf("recv printed %q, %v", line, err)
+			}
+			if err := cmd.Process.Signal(sig); err != nil {
+				t.Fatal(err)
+			}
+			rest, _ := io.ReadAll(out)
+			err := cmd.Wait()
+			if err != nil || len(rest) != 0 || stderr.Len() != 0 {
+				t.Errorf("after %v: err %v, more output %q, stderr %q; want exit 0 and nothing more", sig, err, rest, stderr)
+			}
+		})
 	}
-	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	return &stderr
 }
 
-// finish waits for cmd, started by startTo, and returns its exit code and
-// standard error. It kills a cmd that has not ended after
-// testutil.Patience.
-func finish(t *testing.T, cmd *exec.Cmd, stderr *bytes.Buffer) result {
-	t.Helper()
-	hung := time.AfterFunc(testutil.Patience, func() { _ = cmd.Process.Kill() })
-	err := cmd.Wait()
-	if !hung.Stop() {
-		t.Fatalf("%q did not end within %v; stderr %q", cmd.Args, testutil.Patience, stderr)
+// TestSignalStopsWaitingRecv interrupts a recv that waits for a message it
+// has not got: exit 130, one line on stderr.
+func TestSignalStopsWaitingRecv(t *testing.T) {
+	t.Parallel()
+	name := newQueue(t, "-max", "2", "-size", "16")
+	cmd, out, stderr := startRecv(t, name, "-n", "2")
+	mustRun(t, nil, "send", name, "only")
+	if line, err := out.ReadString('\n'); line != "only\n" {
+		t.Fatalf("recv printed %q, %v", line, err)
 	}
-	if err != nil && !errors.As(err, new(*exec.ExitError)) {
-		t.Fatalf("%q: %v", cmd.Args, err)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
 	}
-	return result{stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}
+	_, _ = io.ReadAll(out)
+	_ = cmd.Wait()
+	wantFail(t, result{stderr: stderr.String(), code: cmd.ProcessState.ExitCode()}, 130, "interrupt", "1 of 2")
 }
 
-// drainQueue takes every message left in the queue name and returns them
-// in the order they come out, each as "priority:data".
-func drainQueue(t *testing.T, name string) []string {
-	t.Helper()
-	q, err := chanmq.Open(name, chanmq.ReadOnly())
+// TestSignalLosesNothing streams numbered messages through a small queue
+// into a recv -follow, interrupts it mid-stream, and drains the rest:
+// every message is printed exactly once, in order.
+func TestSignalLosesNothing(t *testing.T) {
+	t.Parallel()
+	const total = 300
+	name := newQueue(t, "-max", "2", "-size", "16")
+	var input strings.Builder
+	for i := range total {
+		fmt.Fprintf(&input, "%d\n", i)
+	}
+	send := exec.Command(bin, "send", name)
+	send.Stdin = strings.NewReader(input.String())
+	var sendErr bytes.Buffer
+	send.Stderr = &sendErr
+	if err := send.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = send.Process.Kill(); _ = send.Wait() })
+
+	cmd, out, stderr := startRecv(t, name, "-follow")
+	var got []string
+	for len(got) < total/3 {
+		line, err := out.ReadString('\n')
+		if err != nil {
+			t.Fatalf("recv ended early: %v, stderr %q", err, stderr)
+		}
+		got = append(got, strings.TrimSuffix(line, "\n"))
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(out)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("recv after SIGINT: %v, stderr %q", err, stderr)
+	}
+	got = append(got, strings.Fields(string(rest))...)
+
+	// Drain what the sender still sends.
+	drain := exec.Command(bin, "recv", name, "-follow", "-timeout", "5s")
+	drainOut, err := drain.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer q.Close()
-	left := make([]string, q.Len()) // the test's own queue: no one else takes from it
-	for i := range left {
-		msg, prio, err := q.TryReceive()
-		if err != nil {
-			t.Fatal(err)
-		}
-		left[i] = fmt.Sprintf("%d:%s", prio, msg)
+	if err := drain.Start(); err != nil {
+		t.Fatal(err)
 	}
-	return left
+	if err := send.Wait(); err != nil {
+		t.Fatalf("send: %v, stderr %q", err, sendErr.String())
+	}
+	// Read until every message is in; if some were lost, drain's -timeout
+	// ends it and the check below says so.
+	drainLines := bufio.NewReader(drainOut)
+	for len(got) < total {
+		line, err := drainLines.ReadString('\n')
+		if err != nil {
+			break
+		}
+		got = append(got, strings.TrimSuffix(line, "\n"))
+	}
+	_ = drain.Process.Signal(syscall.SIGINT)
+	extra, _ := io.ReadAll(drainLines)
+	if err := drain.Wait(); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	got = append(got, strings.Fields(string(extra))...)
+
+	if len(got) != total {
+		t.Fatalf("got %d messages, want %d", len(got), total)
+	}
+	for i, s := range got {
+		if s != strconv.Itoa(i) {
+			t.Fatalf("message %d is %q: lost, duplicated or reordered", i, s)
+		}
+	}
 }
 
-// wantLeft checks that the queue name holds exactly want ("priority:data",
-// in the order they come out), and empties it.
-func wantLeft(t *testing.T, name string, want ...string) {
-	t.Helper()
-	if left := drainQueue(t, name); !slices.Equal(left, want) {
-		t.Errorf("queue holds %d message(s) %.24q, want %d: %.24q", len(left), left, len(want), want)
+func TestRecvTimeoutEmpty(t *testing.T) {
+	t.Parallel()
+	name := newQueue(t, "-max", "1", "-size", "16")
+	start := time.Now()
+	wantFail(t, runCmd(t, nil, "recv", name, "-timeout", "300ms"), 3, "no message within 300ms", "0 of 1")
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Errorf("recv -timeout 300ms gave up after %v", d)
+	}
+	// With -follow, a timeout is how the follow ends: exit 0.
+	mustRun(t, nil, "send", name, "x")
+	if got := mustRun(t, nil, "recv", name, "-follow", "-timeout", "100ms"); got != "x\n" {
+		t.Errorf("recv -follow -timeout printed %q, want %q", got, "x\n")
 	}
 }
 
-// signalPending reports whether sig is pending for process pid, for the
-// process or one of its threads (the Sig/ShdPnd masks in
-// /proc/PID/status and /proc/PID/task/*/status).
-func signalPending(pid int, sig syscall.Signal) bool {
-	files, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/status", pid))
-	files = append(files, fmt.Sprintf("/proc/%d/status", pid))
-	for _, f := range files {
-		status, err := os.ReadFile(f)
-		if err != nil {
-			continue
-		}
-		for line := range strings.Lines(string(status)) {
-			k, v, _ := strings.Cut(line, ":")
-			if k != "SigPnd" && k != "ShdPnd" {
-				continue
-			}
-			var mask uint64
-			if _, err := fmt.Sscanf(v, "%x", &mask); err == nil && mask&(1<<(sig-1)) != 0 {
-				return true
-			}
-		}
+func TestRecvNonblock(t *testing.T) {
+	t.Parallel()
+	name := newQueue(t, "-max", "3", "-size", "16")
+	wantFail(t, runCmd(t, nil, "recv", name, "-nonblock"), 3, "queue empty")
+	mustRun(t, nil, "send", name, "a", "b")
+	// Drain: -follow -nonblock prints what is queued and exits 0.
+	if got := mustRun(t, nil, "recv", name, "-follow", "-nonblock"); got != "a\nb\n" {
+		t.Errorf("drain printed %q", got)
 	}
-	return false
+	mustRun(t, nil, "send", name, "c")
+	r := runCmd(t, nil, "recv", name, "-n", "2", "-nonblock")
+	wantFail(t, r, 3, "queue empty", "1 of 2")
+	if r.stdout != "c\n" {
+		t.Errorf("recv -n 2 -nonblock printed %q before failing, want %q", r.stdout, "c\n")
+	}
 }
+
+// These tests give recv a standard output that fails or stalls, the way a
+// shell pipeline does, and check that no message it took is lost.
 
 // TestRecvPutsBackWhatABrokenPipeRefused is `chanmq recv /q -follow |
 // head -1`: the reader exits after one line, and the next message recv
@@ -190,27 +257,17 @@ func TestRecvPutsBackWhatStdoutRefused(t *testing.T) {
 // are on standard error in base64, the last place left for them.
 func TestRecvReadOnlyPrintsWhatItCannotPutBack(t *testing.T) {
 	t.Parallel()
-	if os.Getuid() != 0 {
-		t.Skip("needs root, to run recv as another user")
-	}
-	const nobody = 65534
+	attr := asNobody(t)
 	name := newQueue(t, "-max", "2", "-size", "64", "-mode", "0604")
 	msg := "secret\x00\xff bytes"
 	mustRun(t, []byte(msg), "send", name, "-raw", "-priority", "7")
-
-	// The command's directory is private to root; the other user must
-	// reach it. (Running a copy instead risks ETXTBSY: a child forked by a
-	// parallel test may hold the copy's write descriptor until it execs.)
-	if err := os.Chmod(filepath.Dir(bin), 0o755); err != nil {
-		t.Fatal(err)
-	}
 
 	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
 	if err != nil {
 		t.Skipf("no /dev/full: %v", err)
 	}
 	cmd := exec.Command(bin, "recv", name)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: nobody, Gid: nobody}}
+	cmd.SysProcAttr = attr
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = full, &stderr
 	err = cmd.Run()

@@ -9,12 +9,16 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"time"
 
 	"github.com/chanmq/chanmq"
 )
 
-const sendHelp = `Queue each msg argument as one message. Without arguments, read standard
+// sendCmd queues messages.
+var sendCmd = &command{
+	name:    "send",
+	args:    "/name [-priority P] [-timeout D | -nonblock] [-0 | -raw | -json] [msg ...]",
+	summary: "queue messages from the arguments or standard input",
+	help: `Queue each msg argument as one message. Without arguments, read standard
 input: one message per line (the newline is not sent; an empty line is an
 empty message), or as -0, -raw or -json say. "--" ends the flags, to send a
 message that starts with "-".
@@ -22,22 +26,25 @@ message that starts with "-".
 While the queue is full, send waits until there is room; -timeout D waits at
 most D for each message and -nonblock not at all (both exit 3, after saying
 how many messages were sent).
-`
+`,
+	bind: withOptions(sendFlags, runSend),
+}
 
 func sendFlags(fs *flag.FlagSet, o *sendOpts) {
 	fs.UintVar(&o.priority, "priority", 0, fmt.Sprintf("message priority, 0 to %d (higher is received first)", chanmq.MaxPriority))
-	fs.DurationVar(&o.timeout, "timeout", 0, "wait at most this long (such as 5s) for room for each message, then exit 3")
-	fs.BoolVar(&o.nonblock, "nonblock", false, "do not wait for room: exit 3 if the queue is full")
-	fs.BoolVar(&o.nul, "0", false, "read NUL-terminated messages from standard input")
-	fs.BoolVar(&o.raw, "raw", false, "send all of standard input as one message")
-	fs.BoolVar(&o.json, "json", false, `read JSON objects {"data":"<base64>","priority":N} (recv -json's output)`)
+	o.wait.define(fs,
+		"wait at most this long (such as 5s) for room for each message, then exit 3",
+		"do not wait for room: exit 3 if the queue is full")
+	o.format.define(fs,
+		"read NUL-terminated messages from standard input",
+		"send all of standard input as one message",
+		`read JSON objects {"data":"<base64>","priority":N} (recv -json's output; without "priority", -priority applies)`)
 }
 
 type sendOpts struct {
-	priority       uint
-	timeout        time.Duration
-	nonblock       bool
-	nul, raw, json bool
+	priority uint
+	wait     waitFlags
+	format   formatFlags
 }
 
 // outgoing is one message to send, or why the input could not be read.
@@ -57,9 +64,9 @@ func runSend(c *cli, o *sendOpts, args []string) error {
 		return err
 	}
 
-	q, err := openQueue("send", name, chanmq.WriteOnly())
+	q, err := chanmq.Open(name, chanmq.WriteOnly())
 	if err != nil {
-		return err
+		return queueErr("send", name, err)
 	}
 	defer q.Close()
 
@@ -88,12 +95,15 @@ func runSend(c *cli, o *sendOpts, args []string) error {
 		if m.err != nil {
 			return fmt.Errorf("send %s: %s: %v (%d message(s) sent before it)", name, m.where, m.err, sent)
 		}
-		if err := sendOne(c.ctx, q, m, o); err != nil {
+		err := o.wait.do(c.ctx,
+			func(ctx context.Context) error { return q.Send(ctx, m.data, m.priority) },
+			func() error { return q.TrySend(m.data, m.priority) })
+		if err != nil {
 			switch {
 			case errors.Is(err, chanmq.ErrFull):
 				return unfinished("send %s: queue full (capacity %d) at %s, after sending %d; drop -nonblock to wait for room, or receive some messages", name, q.Cap(), m.where, sent)
 			case errors.Is(err, context.DeadlineExceeded) && c.ctx.Err() == nil:
-				return unfinished("send %s: queue still full (capacity %d) after %v at %s, after sending %d; raise -timeout, or receive some messages", name, q.Cap(), o.timeout, m.where, sent)
+				return unfinished("send %s: queue still full (capacity %d) after %v at %s, after sending %d; raise -timeout, or receive some messages", name, q.Cap(), o.wait.timeout, m.where, sent)
 			case c.ctx.Err() != nil:
 				return interrupted("send %s: stopped by %v after sending %d message(s); %s was not sent", name, context.Cause(c.ctx), sent, m.where)
 			}
@@ -104,37 +114,19 @@ func runSend(c *cli, o *sendOpts, args []string) error {
 }
 
 func checkSendOpts(o *sendOpts, msgs []string) error {
-	n := 0
-	for _, b := range []bool{o.nul, o.raw, o.json} {
-		if b {
-			n++
-		}
+	if err := o.format.check("send", "how to read standard input"); err != nil {
+		return err
 	}
-	switch {
-	case n > 1:
-		return usageErr("send", "-0, -raw and -json choose how to read standard input; give at most one")
-	case n == 1 && len(msgs) > 0:
+	if o.format.given() && len(msgs) > 0 {
 		return usageErr("send", "-0, -raw and -json read standard input; drop them or the message arguments")
-	case o.nonblock && o.timeout != 0:
-		return usageErr("send", "-nonblock and -timeout conflict; give one")
-	case o.timeout < 0:
-		return usageErr("send", "-timeout must be positive, such as 5s")
-	case o.priority > chanmq.MaxPriority:
+	}
+	if err := o.wait.check("send"); err != nil {
+		return err
+	}
+	if o.priority > chanmq.MaxPriority {
 		return usageErr("send", "-priority %d is out of range: 0 to %d", o.priority, chanmq.MaxPriority)
 	}
 	return nil
-}
-
-func sendOne(ctx context.Context, q *chanmq.Queue, m outgoing, o *sendOpts) error {
-	switch {
-	case o.nonblock:
-		return q.TrySend(m.data, m.priority)
-	case o.timeout > 0:
-		ctx, cancel := context.WithTimeout(ctx, o.timeout)
-		defer cancel()
-		return q.Send(ctx, m.data, m.priority)
-	}
-	return q.Send(ctx, m.data, m.priority)
 }
 
 func fromArgs(msgs []string, priority uint) <-chan outgoing {
@@ -153,14 +145,14 @@ func fromReader(r io.Reader, o *sendOpts) <-chan outgoing {
 	go func() {
 		defer close(ch)
 		switch {
-		case o.raw:
+		case o.format.raw:
 			data, err := io.ReadAll(r)
 			ch <- outgoing{data: data, priority: o.priority, where: "standard input", err: err}
-		case o.json:
+		case o.format.json:
 			readJSON(r, o.priority, ch)
 		default:
 			sep, unit := byte('\n'), "line"
-			if o.nul {
+			if o.format.nul {
 				sep, unit = 0, "record"
 			}
 			readRecords(r, sep, unit, o.priority, ch)

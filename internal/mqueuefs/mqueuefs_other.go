@@ -7,7 +7,7 @@ import (
 	"runtime"
 )
 
-// Dir fails: the mqueue filesystem is Linux's.
-func Dir() (dir string, release func(), temporary bool, err error) {
-	return "", nil, false, fmt.Errorf("listing queues needs Linux's mqueue filesystem, not available on %s", runtime.GOOS)
+// Find fails: the mqueue filesystem is Linux's.
+func Find() (*Mount, error) {
+	return nil, fmt.Errorf("listing queues needs Linux's mqueue filesystem, not available on %s", runtime.GOOS)
 }

@@ -1,7 +1,8 @@
 // Package testutil holds what the tests of several packages of this module
 // share: how long to wait for something that should happen at once,
 // polling for a state, names for test queues and the sweep of those a
-// crashed run left behind, and building commands once for TestMain.
+// crashed run left behind, building commands once for TestMain, and
+// running a command in an IPC namespace of its own.
 //
 // It does not import chanmq, so that chanmq's own tests may import it;
 // callers pass chanmq.Unlink where a queue must be removed.
@@ -125,6 +126,33 @@ func StartPiped(t testing.TB, cmd *exec.Cmd) (*bufio.Reader, *bytes.Buffer) {
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	return bufio.NewReader(stdout), &stderr
+}
+
+// InNewIPCNamespace returns a command that runs argv in an IPC namespace
+// of its own, where the mqueue filesystem of this process's namespace is
+// mounted: what `unshare --ipc` gives on a system with /dev/mqueue
+// mounted, a first mqueue mount that belongs to another namespace. The
+// command mounts it on a temporary directory, in a mount namespace of its
+// own (a copy of this one's, with private propagation), so that no other
+// process sees the mount. It skips t where namespaces cannot be made (they
+// need root and unshare(1)).
+func InNewIPCNamespace(t testing.TB, argv ...string) *exec.Cmd {
+	t.Helper()
+	if out, err := exec.Command("unshare", "--mount", "--ipc", "true").CombinedOutput(); err != nil {
+		t.Skipf("cannot make namespaces here: unshare --mount --ipc: %v %s", err, out)
+	}
+	// Readable by every user, as /dev/mqueue is (t.TempDir's parent is
+	// not).
+	dir, err := os.MkdirTemp("", "chanmq-test-mqueue-")
+	if err == nil {
+		err = os.Chmod(dir, 0o755)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(dir) })
+	const script = `mount -t mqueue none "$1" || exit; shift; exec unshare --ipc -- "$@"`
+	return exec.Command("unshare", append([]string{"--mount", "--propagation", "private", "--", "sh", "-c", script, "sh", dir}, argv...)...)
 }
 
 // Returns reports whether fn (such as a sync.WaitGroup's Wait) returns

@@ -4,7 +4,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // BenchmarkOutJournal is the out direction's work per message between a
@@ -12,7 +12,7 @@ import (
 // since the last write, one write(2), the message to publish), and the
 // acknowledgement that follows.
 func BenchmarkOutJournal(b *testing.B) {
-	ob := &outBridge{o: &Out{Subject: "jobs.work", Journal: filepath.Join(b.TempDir(), "out.journal")},
+	ob := &outBridge{cfg: &Out{Subject: "jobs.work", Journal: filepath.Join(b.TempDir(), "out.journal")},
 		inflight: map[string]flight{}, stream: "JOBS", streamH: []string{"JOBS"}}
 	if _, err := ob.recover(); err != nil {
 		b.Fatal(err)
@@ -26,6 +26,6 @@ func BenchmarkOutJournal(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ob.onAckID(m.Header.Get(nats.MsgIdHdr))
+		ob.onAckID(m.Header.Get(jetstream.MsgIDHeader))
 	}
 }

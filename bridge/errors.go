@@ -1,0 +1,52 @@
+package mqbridge
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/chanmq/chanmq"
+)
+
+// Errors that Out.Run, In.Run and Run return wrapped, for callers to test
+// with errors.Is. The message around each says what was found and what to
+// do. Errors of the queue itself are chanmq's (chanmq.ErrClosed, …), and
+// those of NATS are nats.go's, wrapped the same way.
+var (
+	// ErrStreamNotFound: no stream captures Out.Subject, or In.Stream does
+	// not exist.
+	ErrStreamNotFound = errors.New("stream not found")
+	// ErrStreamMismatch: Out.Subject is captured by a stream other than
+	// Out.Stream.
+	ErrStreamMismatch = errors.New("subject captured by another stream")
+	// ErrConsumerNotFound: In.Durable does not exist on In.Stream (at
+	// start, without In.CreateConsumer), or was deleted while In ran.
+	ErrConsumerNotFound = errors.New("consumer not found")
+	// ErrConsumerConfig: the durable consumer is not one In can use (it
+	// needs a pull consumer with explicit acks).
+	ErrConsumerConfig = errors.New("consumer not usable by the bridge")
+	// ErrSizeLimit: the server's max_payload or the stream's maximum
+	// message size is smaller than the queue's messages need.
+	ErrSizeLimit = errors.New("message size limit too small for the queue")
+	// ErrJournalLocked: another running bridge holds the journal.
+	ErrJournalLocked = errors.New("journal in use")
+	// ErrJournalHeader: the journal file was not written by this direction
+	// of the bridge, or has a record format version it does not read.
+	ErrJournalHeader = errors.New("wrong journal header")
+	// ErrPublishRejected: the stream refused a published message with an
+	// error that republishing cannot fix.
+	ErrPublishRejected = errors.New("stream rejected a message")
+)
+
+// runError is how every error of a direction's Run reads: prefixed once
+// with the package, the direction and the queue,
+// "mqbridge: out /jobs: stream not found: …". Code below Run returns
+// errors without that prefix.
+func runError(direction string, q *chanmq.Queue, err error) error {
+	if err == nil {
+		return nil
+	}
+	if q == nil {
+		return fmt.Errorf("mqbridge: %s: %w", direction, err)
+	}
+	return fmt.Errorf("mqbridge: %s %s: %w", direction, q.Name(), err)
+}

@@ -1,0 +1,103 @@
+//go:build linux
+
+package bridgetest
+
+import (
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// Server is an embedded nats-server with JetStream, on 127.0.0.1 and a
+// random port, that can be stopped and restarted on the same port and
+// store.
+type Server struct {
+	t    testing.TB
+	opts server.Options
+	mu   sync.Mutex
+	srv  *server.Server
+}
+
+// StartServer starts a server, with its options changed by edit if it is
+// not nil; it stops when t ends.
+func StartServer(t testing.TB, edit func(*server.Options)) *Server {
+	t.Helper()
+	ts := &Server{t: t, opts: server.Options{
+		Host:      "127.0.0.1",
+		Port:      -1,
+		JetStream: true,
+		StoreDir:  t.TempDir(),
+		NoSigs:    true,
+		NoLog:     true,
+	}}
+	if edit != nil {
+		edit(&ts.opts)
+	}
+	ts.start()
+	// Later starts reuse the port, so clients reconnect to the same URL.
+	ts.opts.Port = ts.srv.Addr().(*net.TCPAddr).Port
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func (ts *Server) start() {
+	ts.t.Helper()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	opts := ts.opts
+	srv, err := server.NewServer(&opts)
+	if err != nil {
+		ts.t.Fatalf("nats server: %v", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(20 * time.Second) {
+		srv.Shutdown()
+		ts.t.Fatal("nats server not ready in 20s")
+	}
+	ts.srv = srv
+}
+
+func (ts *Server) stop() {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.srv != nil {
+		ts.srv.Shutdown()
+		ts.srv.WaitForShutdown()
+		ts.srv = nil
+	}
+}
+
+// Restart stops the server and starts it again on the same port and store.
+func (ts *Server) Restart() {
+	ts.stop()
+	ts.start()
+}
+
+// Down stops the server until Up is called.
+func (ts *Server) Down() { ts.stop() }
+
+// Up starts the server again after Down.
+func (ts *Server) Up() { ts.start() }
+
+// URL is the server's client URL.
+func (ts *Server) URL() string {
+	return fmt.Sprintf("nats://127.0.0.1:%d", ts.opts.Port)
+}
+
+// Connect opens a client connection that reconnects forever, closed when
+// t ends.
+func (ts *Server) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
+	t.Helper()
+	opts = append([]nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(50 * time.Millisecond)}, opts...)
+	nc, err := nats.Connect(ts.URL(), opts...)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
