@@ -163,8 +163,15 @@ type DecodeError struct {
 	Err error
 }
 
-// Error says how long the message was and why it did not decode.
+// Error says how long the message was and why it did not decode. For an
+// empty message at priority 0 it also says that this is what an
+// end-of-stream marker looks like, and which option reads it as one.
 func (e *DecodeError) Error() string {
+	if len(e.Data) == 0 && e.Priority == 0 {
+		return fmt.Sprintf("empty message (priority 0) did not decode, returned in this error: %v; "+
+			"an empty message at priority 0 is the end-of-stream marker of a sender with EndOfStream: "+
+			"give this receiver EndOfStream() too, so that the marker ends its range", e.Err)
+	}
 	return fmt.Sprintf("message of %d bytes (priority %d) did not decode, returned in this error: %v", len(e.Data), e.Priority, e.Err)
 }
 

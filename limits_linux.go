@@ -74,6 +74,15 @@ func explainErrno(op, name string, err error, c *config) error {
 			return explain(errno, "queue does not exist, so there is nothing to remove (errors.Is(err, fs.ErrNotExist) tells this case apart, to ignore it)")
 		}
 	case unix.EEXIST:
+		if c != nil && c.endOfStream {
+			// A producer that makes a fresh queue per stream found the
+			// queue of an earlier one, which a crash (or a run that did
+			// not remove it) left behind.
+			return explain(errno, "queue already exists: it is an earlier stream's, still there. It may hold that stream's "+
+				"end-of-stream marker, which would end this stream's receivers at once, and values no receiver took. "+
+				"Look with `chanmq stat %[1]s` and `chanmq recv -nonblock -follow %[1]s`, then remove it with `chanmq rm %[1]s` "+
+				"(or chanmq.Unlink), or give this stream another name", name)
+		}
 		return explain(errno, "queue already exists (drop Exclusive to open it, or Unlink it first)")
 	case unix.EACCES, unix.EPERM:
 		if op == "unlink" {
