@@ -23,6 +23,12 @@ const maxNameLen = 255
 //	OpenReceiver, OpenReceiverOf                           OpenReceiverOption (an OpenOption or a ReceiverOption)
 //	OpenSender, OpenSenderOf                               OpenSenderOption (an OpenOption or a SenderOption)
 //
+// The compiler's message names the kind and a marker method that says
+// where the option would be accepted: for q.Receiver(ctx, Priority(1)) it
+// reads "chanmq.SenderOption does not implement chanmq.ReceiverOption
+// (missing method acceptedByReceivers)": Priority is not accepted by
+// receivers.
+//
 // A nil Option is ignored. Out-of-range values and conflicting options are
 // refused at run time with an error matching ErrInvalidOption.
 type Option interface {
@@ -33,24 +39,24 @@ type Option interface {
 // MaxMessages, MessageSize, ReadOnly, WriteOnly.
 type OpenOption interface {
 	Option
-	openOption()
-	openReceiverOption()
-	openSenderOption()
+	acceptedByOpen()
+	alsoAcceptedByOpenReceiver()
+	alsoAcceptedByOpenSender()
 }
 
 // ReceiverOption configures a receive pump: Buffer, EndOfStream,
 // OnDecodeError, DeadLetter.
 type ReceiverOption interface {
 	Option
-	receiverOption()
-	openReceiverOption()
+	acceptedByReceivers()
+	alsoAcceptedByOpenReceiver()
 }
 
 // SenderOption configures a send pump: Buffer, Priority, EndOfStream.
 type SenderOption interface {
 	Option
-	senderOption()
-	openSenderOption()
+	acceptedBySenders()
+	alsoAcceptedByOpenSender()
 }
 
 // PumpOption configures receive and send pumps alike: Buffer, EndOfStream.
@@ -63,14 +69,14 @@ type PumpOption interface {
 // OpenReceiver and OpenReceiverOf.
 type OpenReceiverOption interface {
 	Option
-	openReceiverOption()
+	alsoAcceptedByOpenReceiver()
 }
 
 // OpenSenderOption is an OpenOption or a SenderOption, for OpenSender and
 // OpenSenderOf.
 type OpenSenderOption interface {
 	Option
-	openSenderOption()
+	alsoAcceptedByOpenSender()
 }
 
 // optionFunc is the one implementation of every option; the kinds differ
@@ -81,26 +87,26 @@ func (f optionFunc) apply(c *config) error { return f(c) }
 
 type openOpt struct{ optionFunc }
 
-func (openOpt) openOption()         {}
-func (openOpt) openReceiverOption() {}
-func (openOpt) openSenderOption()   {}
+func (openOpt) acceptedByOpen()             {}
+func (openOpt) alsoAcceptedByOpenReceiver() {}
+func (openOpt) alsoAcceptedByOpenSender()   {}
 
 type receiverOpt struct{ optionFunc }
 
-func (receiverOpt) receiverOption()     {}
-func (receiverOpt) openReceiverOption() {}
+func (receiverOpt) acceptedByReceivers()        {}
+func (receiverOpt) alsoAcceptedByOpenReceiver() {}
 
 type senderOpt struct{ optionFunc }
 
-func (senderOpt) senderOption()     {}
-func (senderOpt) openSenderOption() {}
+func (senderOpt) acceptedBySenders()        {}
+func (senderOpt) alsoAcceptedByOpenSender() {}
 
 type pumpOpt struct{ optionFunc }
 
-func (pumpOpt) receiverOption()     {}
-func (pumpOpt) senderOption()       {}
-func (pumpOpt) openReceiverOption() {}
-func (pumpOpt) openSenderOption()   {}
+func (pumpOpt) acceptedByReceivers()        {}
+func (pumpOpt) acceptedBySenders()          {}
+func (pumpOpt) alsoAcceptedByOpenReceiver() {}
+func (pumpOpt) alsoAcceptedByOpenSender()   {}
 
 // config holds what the options chose; newConfig builds it with defaults.
 type config struct {
@@ -248,11 +254,21 @@ func WriteOnly() OpenOption {
 	return openOpt{func(c *config) error { c.writeOnly = true; return nil }}
 }
 
-// Buffer sets the capacity of a pump's channel (default 0: unbuffered, so
-// a Sender's C blocks until the message is being queued, and a Receiver
-// takes a message from the kernel only when someone is ready for it, plus
-// the one in the pump's hand). It applies to Receiver, Sender and their
-// variants.
+// Buffer lets a pump run ahead of the program by n messages (default 0).
+//
+// On a receiver it is a read-ahead: the pump takes up to n messages out of
+// the kernel queue beyond the one it offers on C, so that the next value
+// is ready while the program works. C itself stays unbuffered (cap(rx.C)
+// is 0): a value counts as delivered only when a receive from C took it,
+// and a pump that stops gives back, exactly, every message it read ahead.
+// Those messages wait in this process for the program, not in the kernel
+// queue for any receiver: a worker that reads ahead takes them from its
+// competitors, and a process that exits without stopping its pump (or
+// crashes) loses them. With Buffer(0) it holds only the one it offers.
+//
+// On a sender it is the capacity of C: a send on C returns once the value
+// is in C's buffer, before it is queued. With Buffer(0) a send on C
+// returns when the pump has taken the value to queue it.
 func Buffer(n int) PumpOption {
 	return pumpOpt{func(c *config) error {
 		if n < 0 {
@@ -284,18 +300,38 @@ func Priority(p uint) SenderOption {
 // The marker is a zero-length message at priority 0, so every message
 // queued before it is received before it. A Sender with EndOfStream
 // refuses zero-length messages (ErrEmptyMessage) so that no message can be
-// taken for the marker; JSON never encodes to zero bytes. A Receiver that
-// meets the marker puts it back before it ends, so that every other
-// receiver of the queue (N worker processes) ends too, and the marker
-// stays: like a closed channel, the queue stays closed for later
-// receivers until someone takes the marker with a plain Receive (or
-// unlinks the queue). Putting the marker back is a send, so a Receiver
-// with EndOfStream on a queue opened ReadOnly is refused at start (Err
-// matches ErrInvalidOption and ErrReadOnly) instead of taking the marker
-// from the others. Receive, All and other plain receives do not know the
-// marker: they take it like any message (a JSON QueueOf reports it as a
-// *DecodeError with no Data).
-// A C peer sees an empty message: end of stream.
+// taken for the marker; JSON never encodes to zero bytes.
+//
+// A Receiver that meets the marker first hands out every value it read
+// ahead of it, then looks behind it without waiting: values there were put
+// back by a receiver that stopped before the end (its Close puts them back
+// behind the marker) and are still part of the stream, so it hands them
+// out too. Only then does it put the marker back and end, so that every
+// other receiver of the queue (N worker processes) ends too. A receiver
+// that stops before the end gives back the marker with the values it read
+// ahead, the marker last. What each case leaves:
+//   - A worker stops while others run: its values go back into the queue,
+//     and a running worker takes them, before or after the marker.
+//   - Every worker stops (or the last one ends while another's Close is
+//     still putting values back): the values stay queued, behind or ahead
+//     of the marker, for the next receiver of the queue, which takes them
+//     and then ends at the marker.
+//
+// The marker stays, like a closed channel: the queue stays closed for
+// later receivers until someone takes the marker with a plain Receive (or
+// unlinks the queue). So make a fresh queue per stream: create it with
+// Create and Exclusive, and remove it when the stream's workers are done.
+// A producer that finds an earlier stream's queue then fails at once
+// (fs.ErrExist, saying that the queue may hold a stale marker and what to
+// do) instead of starting a stream its receivers would end at once.
+//
+// Putting the marker back is a send, so a Receiver with EndOfStream on a
+// queue opened ReadOnly is refused at start (Err matches ErrInvalidOption
+// and ErrReadOnly) instead of taking the marker from the others. Receive,
+// All and other plain receives do not know the marker: they take it like
+// any message (a JSON QueueOf reports it as a *DecodeError with no Data,
+// whose text says it is the marker). A C peer sees an empty message: end
+// of stream.
 func EndOfStream() PumpOption {
 	return pumpOpt{func(c *config) error { c.endOfStream = true; return nil }}
 }

@@ -369,12 +369,12 @@ func TestMisplacedOptionsDoNotCompile(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range []struct{ call, says string }{
-		{`q.Receiver(ctx, chanmq.Create(0o600))`, "does not implement chanmq.ReceiverOption"},
-		{`q.Receiver(ctx, chanmq.Priority(1))`, "does not implement chanmq.ReceiverOption"},
-		{`q.Sender(ctx, chanmq.OnDecodeError(nil))`, "does not implement chanmq.SenderOption"},
-		{`chanmq.Open("/q", chanmq.Buffer(1))`, "does not implement chanmq.OpenOption"},
-		{`chanmq.OpenReceiver(ctx, "/q", chanmq.Priority(1))`, "does not implement chanmq.OpenReceiverOption"},
-		{`chanmq.OpenSender(ctx, "/q", chanmq.DeadLetter(q))`, "does not implement chanmq.OpenSenderOption"},
+		{`q.Receiver(ctx, chanmq.Create(0o600))`, "does not implement chanmq.ReceiverOption (missing method acceptedByReceivers)"},
+		{`q.Receiver(ctx, chanmq.Priority(1))`, "does not implement chanmq.ReceiverOption (missing method acceptedByReceivers)"},
+		{`q.Sender(ctx, chanmq.OnDecodeError(nil))`, "does not implement chanmq.SenderOption (missing method acceptedBySenders)"},
+		{`chanmq.Open("/q", chanmq.Buffer(1))`, "does not implement chanmq.OpenOption (missing method acceptedByOpen)"},
+		{`chanmq.OpenReceiver(ctx, "/q", chanmq.Priority(1))`, "does not implement chanmq.OpenReceiverOption (missing method alsoAcceptedByOpenReceiver)"},
+		{`chanmq.OpenSender(ctx, "/q", chanmq.DeadLetter(q))`, "does not implement chanmq.OpenSenderOption (missing method alsoAcceptedByOpenSender)"},
 	} {
 		dir := t.TempDir()
 		src := fmt.Sprintf("package main\n\nimport (\n\t\"context\"\n\n\t\"github.com/chanmq/chanmq\"\n)\n\nfunc main() {\n\tctx := context.Background()\n\tvar q *chanmq.Queue\n\t_, _ = ctx, q\n\t_ = %s\n}\n", c.call)

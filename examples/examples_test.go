@@ -22,6 +22,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/chanmq/chanmq"
 	"github.com/chanmq/chanmq/internal/testutil"
@@ -297,4 +298,83 @@ func pids(re *regexp.Regexp, out string) map[string]int {
 		m[sub[1]]++
 	}
 	return m
+}
+
+// TestWorkersCtrlC presses Ctrl-C as a terminal does, a SIGINT to the whole
+// process group, mid-run: the parent and every worker end at once, and the
+// parent says which jobs were not done; each worker says what it held.
+func TestWorkersCtrlC(t *testing.T) {
+	t.Parallel()
+	const jobs = 200
+	cmd := command(t, "workers", "-workers", "3", "-jobs", strconv.Itoa(jobs), "-work", "20ms")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out, stderr := testutil.StartPiped(t, cmd)
+	first := readUntil(t, out, "worker processes over")
+	names := regexp.MustCompile(`/chanmq-workers-\w+-[0-9a-f]+`).FindAllString(first, -1)
+	if len(names) != 2 {
+		t.Fatalf("no queue names in %q", first)
+	}
+	jobsQ, err := chanmq.Open(names[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer jobsQ.Close()
+	testutil.WaitFor(t, "the producer to fill the jobs queue", func() bool { return jobsQ.Len() == jobsQ.Cap() })
+	for range 3 {
+		readUntil(t, out, ": started")
+	}
+
+	pressed := time.Now()
+	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	rest, _ := io.ReadAll(out)
+	err = cmd.Wait()
+	t.Logf("ended %v after Ctrl-C", time.Since(pressed).Round(time.Millisecond))
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 130 {
+		t.Fatalf("after Ctrl-C: %v, want exit status 130\nstdout:\n%s\nstderr:\n%s", err, rest, stderr)
+	}
+	all := stderr.String()
+	m := regexp.MustCompile(`interrupted: (\d+) of (\d+) jobs done; not done: ([0-9, -]+|none)`).FindStringSubmatch(all)
+	if m == nil {
+		t.Fatalf("no report of what was not done:\n%s", all)
+	}
+	done, _ := strconv.Atoi(m[1])
+	if notDone := countRanges(t, m[3]); done+notDone != jobs || m[2] != strconv.Itoa(jobs) {
+		t.Errorf("report %q: %d done + %d not done, want %d", m[0], done, notDone, jobs)
+	}
+	if n := len(regexp.MustCompile(`worker pid \d+: interrupted`).FindAllString(all, -1)); n != 3 {
+		t.Errorf("%d workers said they were interrupted, want 3:\n%s", n, all)
+	}
+	if n := strings.Count(string(rest), "exited with status 130"); n != 3 {
+		t.Errorf("%d workers exited with status 130, want 3:\n%s", n, rest)
+	}
+	for _, name := range names {
+		if err := chanmq.Unlink(name); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("queue %s left behind (unlink: %v)", name, err)
+		}
+	}
+}
+
+// countRanges counts the numbers in a list such as "4, 9-20" ("none": 0).
+func countRanges(t *testing.T, list string) int {
+	t.Helper()
+	if list == "none" {
+		return 0
+	}
+	n := 0
+	for _, part := range strings.Split(list, ", ") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, err1 := strconv.Atoi(lo)
+		b, err2 := a, error(nil)
+		if isRange {
+			b, err2 = strconv.Atoi(hi)
+		}
+		if err1 != nil || err2 != nil || b < a {
+			t.Fatalf("bad range %q in %q", part, list)
+		}
+		n += b - a + 1
+	}
+	return n
 }

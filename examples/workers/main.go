@@ -63,6 +63,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,7 +101,13 @@ func main() {
 
 	if names := os.Getenv(workerEnv); names != "" {
 		log.SetPrefix(fmt.Sprintf("worker pid %d: ", os.Getpid()))
-		if err := workerProcess(ctx, names); err != nil {
+		err := workerProcess(ctx, names)
+		if ctx.Err() != nil {
+			// Ctrl-C: say what this worker held and could not hand on.
+			log.Printf("interrupted%s", unfinished(err))
+			os.Exit(exitInterrupted)
+		}
+		if err != nil {
 			log.Fatal(err)
 		}
 		return
@@ -115,12 +122,94 @@ func main() {
 		version = inProcess
 	}
 	results, err := version(ctx, *workers, *n)
+	if ctx.Err() != nil {
+		// Ctrl-C: every pump has stopped and every worker has exited;
+		// report what was done and what was not.
+		log.Printf("interrupted: %d of %d jobs done; not done: %s%s", len(results), *n, notDone(results, *n), unfinished(err))
+		os.Exit(exitInterrupted)
+	}
 	if err != nil {
 		log.Fatal(err)
 	}
 	if err := report(results, *n); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// exitInterrupted is the exit status after Ctrl-C, as a shell's 128+SIGINT.
+const exitInterrupted = 130
+
+// unfinished describes, after Ctrl-C, the values and messages that err
+// says were not handed on: results a sender did not queue, jobs a
+// receiver could not put back. Those are the only errors Ctrl-C makes;
+// any other is printed as it is.
+func unfinished(err error) string {
+	var out []string
+	for _, e := range flatten(err) {
+		var results *chanmq.UnsentError[Result]
+		var jobs *chanmq.UnsentError[Job]
+		var held *chanmq.UndeliveredError
+		switch {
+		case errors.As(e, &results):
+			out = append(out, fmt.Sprintf("%d result(s) not sent", len(results.Values)))
+		case errors.As(e, &jobs):
+			out = append(out, fmt.Sprintf("%d job(s) not queued", len(jobs.Values)))
+		case errors.As(e, &held):
+			for _, m := range held.Messages {
+				out = append(out, fmt.Sprintf("job %s taken but not put back (%v)", m.Data, held.Err))
+			}
+		case errors.Is(e, context.Canceled):
+		default:
+			out = append(out, e.Error())
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return "; " + strings.Join(out, "; ")
+}
+
+// flatten returns the errors that errors.Join joined in err, recursively.
+func flatten(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var all []error
+		for _, e := range j.Unwrap() {
+			all = append(all, flatten(e)...)
+		}
+		return all
+	}
+	if err == nil {
+		return nil
+	}
+	return []error{err}
+}
+
+// notDone lists the jobs 1..n with no result, as ranges ("4, 9-20").
+func notDone(results []Result, n int) string {
+	done := map[int]bool{}
+	for _, r := range results {
+		done[r.N] = true
+	}
+	var parts []string
+	for i := 1; i <= n; i++ {
+		if done[i] {
+			continue
+		}
+		j := i
+		for j+1 <= n && !done[j+1] {
+			j++
+		}
+		if j == i {
+			parts = append(parts, strconv.Itoa(i))
+		} else {
+			parts = append(parts, fmt.Sprintf("%d-%d", i, j))
+		}
+		i = j
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // worker squares numbers: the same function for a goroutine and for a
@@ -233,10 +322,10 @@ func spawn(ctx context.Context, jobsName, resultsName string) error {
 	if cmd.ProcessState != nil {
 		fmt.Printf("workers: worker pid %d exited with status %d\n", cmd.ProcessState.Pid(), cmd.ProcessState.ExitCode())
 	}
-	if err != nil {
+	if err != nil && !(ctx.Err() != nil && cmd.ProcessState != nil && cmd.ProcessState.ExitCode() == exitInterrupted) {
 		return fmt.Errorf("a worker failed: %w", err)
 	}
-	return nil
+	return nil // it ended its stream, or was interrupted and said what it held
 }
 
 // workerProcess is a worker process: the worker function between a typed
@@ -260,6 +349,7 @@ func workerProcess(ctx context.Context, names string) error {
 		return errors.Join(err, rx.Wait())
 	}
 
+	fmt.Printf("workers: worker pid %d: started\n", os.Getpid())
 	worker(ctx, rx.C, tx.C)
 
 	close(tx.C)
