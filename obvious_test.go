@@ -4,6 +4,7 @@ package chanmq
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -199,8 +201,10 @@ func TestRerunAfterAnInterruptedStreamFailsAtOnceNamingTheMarker(t *testing.T) {
 	name := uniqueName(t)
 	// start starts a child of role on the queue; out is what it printed.
 	start := func(role string, env ...string) (cmd *exec.Cmd, wait func() error, out func() string) {
-		cmd, stdout, stderr := childCommand(t, role, append([]string{"OBVIOUS_QUEUE=" + name}, env...)...)
-		return cmd, startCmd(t, cmd), func() string { return stdout.String() + "\n" + stderr.String() }
+		cmd, _, _ = childCommand(t, role, append([]string{"OBVIOUS_QUEUE=" + name}, env...)...)
+		var output lockedBuffer // read while the child writes
+		cmd.Stdout, cmd.Stderr = &output, &output
+		return cmd, startCmd(t, cmd), output.String
 	}
 	// Run 1: the producer queues every job and the marker, then two
 	// workers start and are interrupted part-way.
@@ -291,4 +295,23 @@ func TestOpenPumpsRefuseTheWrongDirectionAtOpen(t *testing.T) {
 	if _, err := OpenReceiverOf(ctx, name, JSON[obviousJob](), WriteOnly()); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("OpenReceiverOf(WriteOnly) = %v, want ErrInvalidOption", err)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer that a child writes to while the test
+// reads it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -158,12 +158,11 @@ func (p *recvPump[T]) take(ctx context.Context, block bool) (got bool, err error
 
 // readAhead takes messages without waiting until ahead is full or the
 // queue is empty. It stops at an end-of-stream marker: what follows one
-// is taken only when all before it has been handed out.
+// is taken only when all before it has been handed out, one at a time.
 func (p *recvPump[T]) readAhead(ctx context.Context) error {
-	for p.ahead.len() < p.limit {
-		n := len(p.markers)
+	for p.markers == nil && p.ahead.len() < p.limit {
 		got, err := p.take(ctx, false)
-		if err != nil || !got || len(p.markers) != n {
+		if err != nil || !got {
 			return err
 		}
 	}

@@ -301,17 +301,22 @@ func TestStressNoLossAcrossProcessesWithRandomCancels(t *testing.T) {
 // one pump (or one direct receive) delivered came from its i-th record.
 type decodeLog[T any] struct {
 	Codec[T]
+	mu      sync.Mutex // the pump decodes the next value while the test reads the last
 	decoded [][]byte
 	next    int
 }
 
 func (c *decodeLog[T]) Decode(data []byte) (T, error) {
+	c.mu.Lock()
 	c.decoded = append(c.decoded, append([]byte(nil), data...))
+	c.mu.Unlock()
 	return c.Codec.Decode(data)
 }
 
 // delivered returns the bytes of the next value delivered.
 func (c *decodeLog[T]) delivered() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	b := c.decoded[c.next]
 	c.next++
 	return b
