@@ -45,7 +45,8 @@ func Main(args []string, stderr io.Writer) int {
 
 // run parses args, then runs the bridges until a signal or a fault, and
 // returns the exit status: 0 after a signal (or -h), 1 for a fault (logged
-// with what to do), 2 for a usage error.
+// with what to do), 2 for a usage error: flags that cannot work, or that a
+// queue cannot meet (a bad name, other sizes), which no restart fixes.
 func run(args []string, stderr io.Writer) int {
 	c, err := parse(args, stderr)
 	var usageErr usageError
@@ -60,6 +61,10 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := c.logger(stderr)
 	if err := serve(c, log); err != nil {
+		if errors.As(err, &usageErr) {
+			fmt.Fprintf(stderr, "chanmq-bridge: %v\n", usageErr)
+			return 2
+		}
 		log.Error(err.Error())
 		return 1
 	}
