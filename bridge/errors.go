@@ -20,6 +20,10 @@ var (
 	// ErrStreamMismatch: Out.Subject is captured by a stream other than
 	// Out.Stream.
 	ErrStreamMismatch = errors.New("subject captured by another stream")
+	// ErrQueueReplaced: Out.Queue's name no longer leads to the queue Out
+	// holds (it was removed, and perhaps created again): Out forwarded
+	// what was left in the queue it held, and stopped.
+	ErrQueueReplaced = errors.New("queue removed or replaced")
 	// ErrConsumerNotFound: In.Durable does not exist on In.Stream (at
 	// start, without In.CreateConsumer), or was deleted while In ran.
 	ErrConsumerNotFound = errors.New("consumer not found")
