@@ -79,9 +79,6 @@ func explainConnect(servers string, err error) error {
 	case errors.Is(err, nats.ErrSecureConnWanted):
 		return fmt.Errorf("connect to %s: %w: the bridge asked for TLS (a tls:// URL, or -tlscert, -tlskey or -tlsca) "+
 			"and the server does not offer it: use a nats:// URL without the TLS flags, or enable TLS on the server", servers, err)
-	case errors.Is(err, nats.ErrSecureConnRequired):
-		return fmt.Errorf("connect to %s: %w: the server requires TLS: use a tls:// URL, with -tlsca if its certificate is not "+
-			"signed by a CA this host trusts (and -tlscert, -tlskey if it asks for a client certificate)", servers, err)
 	case strings.Contains(msg, "tls") || strings.Contains(msg, "x509") || strings.Contains(msg, "certificate"):
 		return fmt.Errorf("connect to %s: %w: check -tlscert, -tlskey and -tlsca", servers, err)
 	}
