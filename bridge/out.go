@@ -69,8 +69,8 @@ type flight struct {
 //     acknowledgements to the journal when no message carries them;
 //   - nats.go's goroutines call onAck and onErr (out_ack.go) for each
 //     publish;
-//   - the queue watcher (out_queue.go) reads only cfg and log, and ends
-//     the forward loop's receive when the queue's name leads elsewhere.
+//   - the queue watcher (queue_watch.go) touches none of it: it ends the
+//     forward loop's receive when the queue's name leads elsewhere.
 //
 // The fields above mu are set by Run before the retrier starts and before
 // the first publish (so before any callback), and only read afterwards.
@@ -174,7 +174,10 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) (err error) {
 	watcherDone := make(chan struct{})
 	go func() {
 		defer close(watcherDone)
-		b.watchQueue(watchCtx, queueGone)
+		watchQueue(watchCtx, o.Queue, b.log, func(reason error) {
+			b.log.Warn("the queue's name no longer leads to the queue the bridge holds; forwarding what is left in it, then stopping", "err", reason)
+			queueGone(reason)
+		})
 	}()
 
 	if len(recovered) > 0 {
