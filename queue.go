@@ -322,6 +322,14 @@ func (q *Queue) sameKernelQueue(o *Queue) bool {
 	return ok && dq == do && iq == io
 }
 
+// SameQueue reports whether q and o are handles on one kernel queue: two
+// Opens of one name, or a Queue and a NewQueue of its descriptor, are; a
+// queue unlinked and created again under the same name is another queue.
+// A closed Queue is the same only as itself, and nil is no queue. A
+// program that holds a queue open for long can tell with it whether the
+// name still leads to that queue: Open the name again and compare.
+func (q *Queue) SameQueue(o *Queue) bool { return q.sameKernelQueue(o) }
+
 // identity returns the device and inode of q's kernel queue; ok is false
 // once q is closing, or if fstat fails.
 func (q *Queue) identity() (dev, ino uint64, ok bool) {

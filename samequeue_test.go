@@ -57,6 +57,9 @@ func TestSameKernelQueue(t *testing.T) {
 		if got := c.a.sameKernelQueue(c.b); got != c.want {
 			t.Errorf("%s: sameKernelQueue = %v, want %v", c.label, got, c.want)
 		}
+		if got := c.a.SameQueue(c.b); got != c.want {
+			t.Errorf("%s: SameQueue = %v, want %v", c.label, got, c.want)
+		}
 	}
 
 	// A queue unlinked and created again under the same name is another
@@ -70,7 +73,7 @@ func TestSameKernelQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = recreated.Close() })
-	if other.sameKernelQueue(recreated) {
+	if other.sameKernelQueue(recreated) || other.SameQueue(recreated) {
 		t.Error("a queue unlinked and created again under its name is the same as the old one")
 	}
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	"github.com/chanmq/chanmq"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Errors that Out.Run, In.Run and Run return wrapped, for callers to test
@@ -18,6 +20,10 @@ var (
 	// ErrStreamMismatch: Out.Subject is captured by a stream other than
 	// Out.Stream.
 	ErrStreamMismatch = errors.New("subject captured by another stream")
+	// ErrQueueReplaced: Out.Queue's name no longer leads to the queue Out
+	// holds (it was removed, and perhaps created again): Out forwarded
+	// what was left in the queue it held, and stopped.
+	ErrQueueReplaced = errors.New("queue removed or replaced")
 	// ErrConsumerNotFound: In.Durable does not exist on In.Stream (at
 	// start, without In.CreateConsumer), or was deleted while In ran.
 	ErrConsumerNotFound = errors.New("consumer not found")
@@ -49,4 +55,15 @@ func runError(direction string, q *chanmq.Queue, err error) error {
 		return fmt.Errorf("mqbridge: %s: %w", direction, err)
 	}
 	return fmt.Errorf("mqbridge: %s %s: %w", direction, q.Name(), err)
+}
+
+// noJetStream explains nats.go's "no responders" to a JetStream API
+// request: nothing on the server serves the JetStream API for this account.
+// The error it returns matches jetstream.ErrJetStreamNotEnabled and err.
+func noJetStream(err error) error {
+	if !errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) {
+		return err
+	}
+	return fmt.Errorf("%w: JetStream is not enabled on the server (or for this account): start nats-server with -js, "+
+		"or enable jetstream in its configuration (%w)", jetstream.ErrJetStreamNotEnabled, err)
 }

@@ -22,21 +22,7 @@ import (
 func startJetStream(t testing.TB, streams ...jetstream.StreamConfig) (*bridgetest.Server, *nats.Conn, jetstream.JetStream) {
 	t.Helper()
 	ts := bridgetest.StartServer(t, nil)
-	nc := ts.Connect(t)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, cfg := range streams {
-		if cfg.Storage == 0 {
-			cfg.Storage = jetstream.FileStorage
-		}
-		if _, err := js.CreateStream(ctx, cfg); err != nil {
-			t.Fatalf("create stream %s: %v", cfg.Name, err)
-		}
-	}
+	nc, js := ts.JetStream(t, streams...)
 	return ts, nc, js
 }
 

@@ -61,14 +61,16 @@ type flight struct {
 	prio  uint16
 }
 
-// outBridge is one running Out. Three kinds of goroutine share it:
+// outBridge is one running Out. Four kinds of goroutine share it:
 //   - Run's goroutine checks, recovers the journal, then receives,
 //     journals and publishes (forward), and at the end drains and writes
 //     the last acknowledgements (finish);
 //   - the retrier (out_ack.go) republishes failed publishes and writes the
 //     acknowledgements to the journal when no message carries them;
 //   - nats.go's goroutines call onAck and onErr (out_ack.go) for each
-//     publish.
+//     publish;
+//   - the queue watcher (queue_watch.go) touches none of it: it ends the
+//     forward loop's receive when the queue's name leads elsewhere.
 //
 // The fields above mu are set by Run before the retrier starts and before
 // the first publish (so before any callback), and only read afterwards.
@@ -103,6 +105,12 @@ type outBridge struct {
 // stay journaled and are republished by the next Run on the same journal.
 // nc should reconnect forever (nats.MaxReconnects(-1)): while it is
 // disconnected the window fills and the bridge stops receiving.
+//
+// Every second Run checks that the queue's name still leads to Queue. If
+// the queue was removed (and perhaps created again under its name), Run
+// forwards what is left in Queue, waits as for a cancel, and returns an
+// error matching ErrQueueReplaced: restart it with the queue the name
+// leads to now.
 func (o *Out) Run(ctx context.Context, nc *nats.Conn) (err error) {
 	defer func() { err = runError("out", o.Queue, err) }()
 	if o.Queue == nil || o.Subject == "" || o.Journal == "" {
@@ -159,13 +167,28 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) (err error) {
 		b.retrier(retrierCtx)
 	}()
 
+	// queueCtx ends when the queue's name leads elsewhere (watchQueue).
+	queueCtx, queueGone := context.WithCancelCause(runCtx)
+	defer queueGone(nil)
+	watchCtx, stopWatcher := context.WithCancel(runCtx)
+	watcherDone := make(chan struct{})
+	go func() {
+		defer close(watcherDone)
+		watchQueue(watchCtx, o.Queue, b.log, func(reason error) {
+			b.log.Warn("the queue's name no longer leads to the queue the bridge holds; forwarding what is left in it, then stopping", "err", reason)
+			queueGone(reason)
+		})
+	}()
+
 	if len(recovered) > 0 {
 		b.log.Info("republishing journaled messages not acknowledged before the last stop", "count", len(recovered))
 	}
-	err = b.forward(runCtx, recovered)
-	if err == nil || ctx.Err() != nil {
+	err = b.forward(runCtx, queueCtx, recovered)
+	if err == nil || ctx.Err() != nil || errors.Is(err, ErrQueueReplaced) {
 		b.drain(o.DrainTimeout)
 	}
+	stopWatcher()
+	<-watcherDone
 	stopRetrier()
 	<-retrierDone
 	ferr := b.finish()

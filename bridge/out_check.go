@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,9 +27,9 @@ func (b *outBridge) check(ctx context.Context, nc *nats.Conn) error {
 	name, err := b.js.StreamNameBySubject(ctx, out.Subject)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return fmt.Errorf("%w: no stream captures subject %q: create one first, e.g. `nats stream add %s --subjects %q --dupe-window 2h`", ErrStreamNotFound, out.Subject, cmp.Or(out.Stream, "STREAM"), out.Subject)
+			return b.notCaptured(ctx, need)
 		}
-		return fmt.Errorf("look up the stream of subject %q: %w", out.Subject, err)
+		return fmt.Errorf("look up the stream of subject %q: %w", out.Subject, noJetStream(err))
 	}
 	if out.Stream != "" && name != out.Stream {
 		return fmt.Errorf("%w: subject %q is captured by stream %q, not %q: fix -subject or -stream", ErrStreamMismatch, out.Subject, name, out.Stream)
@@ -47,4 +48,39 @@ func (b *outBridge) check(ctx context.Context, nc *nats.Conn) error {
 	b.log.Info("stream checked", "stream", name, "duplicate_window", dw,
 		"note", "a message republished after an outage longer than the duplicate window can be stored twice")
 	return nil
+}
+
+// notCaptured is the error when no stream captures the subject, with the
+// command that fixes it: `nats stream add` when the stream Out names does
+// not exist (or Out names none), `nats stream edit` with the stream's
+// subjects and this one when it exists (the nats CLI's --subjects
+// replaces the list).
+func (b *outBridge) notCaptured(ctx context.Context, need int) error {
+	out := b.cfg
+	if out.Stream != "" {
+		s, err := b.js.Stream(ctx, out.Stream)
+		if err == nil {
+			var edit strings.Builder
+			fmt.Fprintf(&edit, "nats stream edit %s", out.Stream)
+			for _, subj := range append(s.CachedInfo().Config.Subjects, out.Subject) {
+				fmt.Fprintf(&edit, " --subjects %s", shellQuote(subj))
+			}
+			return fmt.Errorf("%w: stream %q exists but does not capture subject %q (it captures %s): add the subject to it (`%s`) "+
+				"or give a -subject it captures", ErrStreamNotFound, out.Stream, out.Subject, strings.Join(s.CachedInfo().Config.Subjects, ", "), edit.String())
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return fmt.Errorf("%w: no stream captures subject %q, and stream %q cannot be read: %w", ErrStreamNotFound, out.Subject, out.Stream, err)
+		}
+	}
+	return fmt.Errorf("%w: no stream captures subject %q: create one first, e.g. `nats stream add %s --subjects %s --dupe-window 2h --max-msg-size %d --defaults`",
+		ErrStreamNotFound, out.Subject, cmp.Or(out.Stream, "STREAM"), shellQuote(out.Subject), need)
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it: subjects hold
+// ">" and "*", and may hold "$".
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -15,8 +15,9 @@ import (
 const maxBurst = 64
 
 // forward republishes the recovered messages, then receives, journals and
-// publishes until ctx is done.
-func (b *outBridge) forward(ctx context.Context, recovered []*nats.Msg) error {
+// publishes until ctx is done (nil), or until queueCtx is (its cause,
+// once forwardLeft took what the queue still held).
+func (b *outBridge) forward(ctx, queueCtx context.Context, recovered []*nats.Msg) error {
 	for _, m := range recovered {
 		select {
 		case b.slots <- struct{}{}:
@@ -34,11 +35,14 @@ func (b *outBridge) forward(ctx context.Context, recovered []*nats.Msg) error {
 		case <-ctx.Done():
 			return nil
 		}
-		data, prio, err := q.Receive(ctx)
+		data, prio, err := q.Receive(queueCtx)
 		if err != nil {
 			<-b.slots
-			if ctx.Err() != nil {
+			switch {
+			case ctx.Err() != nil:
 				return nil // cancelled: nothing was taken
+			case queueCtx.Err() != nil:
+				return b.forwardLeft(ctx, context.Cause(queueCtx))
 			}
 			return err
 		}
@@ -66,6 +70,33 @@ func (b *outBridge) forward(ctx context.Context, recovered []*nats.Msg) error {
 		if err != nil && !errors.Is(err, chanmq.ErrEmpty) {
 			return err
 		}
+	}
+}
+
+// forwardLeft journals and publishes what the queue holds until it is
+// empty, then returns why (the cause of the end), or nil if ctx is done
+// first.
+func (b *outBridge) forwardLeft(ctx context.Context, why error) error {
+	q := b.cfg.Queue
+	for {
+		select {
+		case b.slots <- struct{}{}:
+		case <-ctx.Done():
+			return nil
+		}
+		data, prio, err := q.TryReceive()
+		if err != nil {
+			<-b.slots
+			if errors.Is(err, chanmq.ErrEmpty) {
+				return why
+			}
+			return err
+		}
+		m, err := b.journal(data, prio)
+		if err != nil {
+			return b.unjournaled(data, prio, err)
+		}
+		b.publish(m)
 	}
 }
 

@@ -4,12 +4,16 @@ package mqbridge_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chanmq/chanmq"
 	mqbridge "github.com/chanmq/chanmq/bridge"
 	"github.com/chanmq/chanmq/bridge/internal/bridgetest"
+	"github.com/chanmq/chanmq/internal/testutil"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -55,5 +59,35 @@ func TestOutGracefulStopsLoseNothing(t *testing.T) {
 	t.Logf("%d graceful stops: %v", stops, c)
 	if c.lost != 0 || c.duplicates != 0 {
 		t.Errorf("want nothing lost or duplicated: %v", c)
+	}
+}
+
+// TestOutStopsWhenItsQueueIsRemoved: a queue removed under a running Out
+// (and not created again) can no longer be sent to by name; Run notices
+// within seconds, forwards what is left in it and returns an error
+// matching ErrQueueReplaced instead of waiting on it for ever (issue 17
+// item 17; the command's test covers a queue created again).
+func TestOutStopsWhenItsQueueIsRemoved(t *testing.T) {
+	t.Parallel()
+	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "GONE", Subjects: []string{"gone"}})
+	q := bridgetest.NewQueue(t, 4, 128)
+	out := &mqbridge.Out{Queue: q, Subject: "gone", Journal: filepath.Join(t.TempDir(), "out"), Log: quietLog(t)}
+	done := make(chan error, 1)
+	go func() { done <- out.Run(context.Background(), nc) }()
+	if err := q.Send(context.Background(), payload(0, 64), 0); err != nil {
+		t.Fatal(err)
+	}
+	waitStream(t, js, "GONE", 1, testutil.Patience)
+	if err := chanmq.Unlink(q.Name()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, mqbridge.ErrQueueReplaced) || !strings.Contains(err.Error(), "was removed") {
+			t.Fatalf("Run = %v, want ErrQueueReplaced saying the queue was removed", err)
+		}
+		t.Logf("%v", err)
+	case <-time.After(testutil.Patience):
+		t.Fatalf("Run still waits on a removed queue after %v", testutil.Patience)
 	}
 }

@@ -32,7 +32,15 @@ func TestStartUpChecksSayWhatToDo(t *testing.T) {
 	}{
 		{"out, no stream for the subject", func() error {
 			return (&mqbridge.Out{Queue: q, Subject: "nowhere", Journal: filepath.Join(dir, "o1")}).Run(ctx, nc)
-		}, mqbridge.ErrStreamNotFound, ""},
+		}, mqbridge.ErrStreamNotFound, "`nats stream add STREAM --subjects nowhere --dupe-window 2h --max-msg-size 4352 --defaults`"},
+		{"out, the stream named does not exist", func() error {
+			return (&mqbridge.Out{Queue: q, Subject: "odd.$x", Stream: "JOBS", Journal: filepath.Join(dir, "o4")}).Run(ctx, nc)
+		}, mqbridge.ErrStreamNotFound, "`nats stream add JOBS --subjects 'odd.$x' "},
+		// Issue 17 item 16: the stream exists, so `nats stream add` would
+		// fail; its subjects must be kept (--subjects replaces them).
+		{"out, the stream named exists and does not capture the subject", func() error {
+			return (&mqbridge.Out{Queue: q, Subject: "nowhere", Stream: "SMALL", Journal: filepath.Join(dir, "o5")}).Run(ctx, nc)
+		}, mqbridge.ErrStreamNotFound, "`nats stream edit SMALL --subjects small --subjects nowhere`"},
 		{"out, stream max message size below the queue's", func() error {
 			return (&mqbridge.Out{Queue: q, Subject: "small", Journal: filepath.Join(dir, "o2")}).Run(ctx, nc)
 		}, mqbridge.ErrSizeLimit, "--max-msg-size"},

@@ -4,18 +4,24 @@ package bridgetest
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
 // Proc is the chanmq-bridge command running in a child process.
 type Proc struct {
 	cmd *exec.Cmd
-	// Stderr collects what the command wrote (stdout and stderr).
-	Stderr *bytes.Buffer
+	// Stderr collects what the command wrote (stdout and stderr); it may
+	// be read while the command runs.
+	Stderr *Output
 	// Done receives the command's end (cmd.Wait's error) once. A reader
 	// that takes it puts it back, for the others and the cleanup.
 	Done chan error
@@ -29,7 +35,7 @@ func StartBridge(t testing.TB, args ...string) *Proc {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childArgsEnv+"="+strings.Join(args, "\n"),
 		"CHANMQ_BRIDGE_RECONNECT_WAIT=100ms")
-	p := &Proc{cmd: cmd, Stderr: &bytes.Buffer{}, Done: make(chan error, 1)}
+	p := &Proc{cmd: cmd, Stderr: &Output{}, Done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.Stderr, p.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start bridge: %v", err)
@@ -78,4 +84,64 @@ func (p *Proc) Exited() (error, bool) {
 	default:
 		return nil, false
 	}
+}
+
+// Exit waits up to testutil.Patience for the bridge to end on its own and
+// returns its exit status; it fails t if the bridge is still running.
+func (p *Proc) Exit(t testing.TB) int {
+	t.Helper()
+	select {
+	case err := <-p.Done:
+		p.Done <- err
+		var ee *exec.ExitError
+		switch {
+		case err == nil:
+			return 0
+		case errors.As(err, &ee) && ee.Exited():
+			return ee.ExitCode()
+		}
+		t.Fatalf("bridge ended with %v\n%s", err, p.Stderr)
+	case <-time.After(testutil.Patience):
+		t.Fatalf("bridge still running after %v\n%s", testutil.Patience, p.Stderr)
+	}
+	return -1
+}
+
+// WaitOutput waits until the bridge has written s, and fails t if it
+// exits first or does not within testutil.Patience.
+func (p *Proc) WaitOutput(t testing.TB, s string) {
+	t.Helper()
+	testutil.WaitFor(t, fmt.Sprintf("the bridge to write %q", s), func() bool {
+		if err, exited := p.Exited(); exited && !strings.Contains(p.Stderr.String(), s) {
+			t.Fatalf("bridge exited (%v) before writing %q:\n%s", err, s, p.Stderr)
+		}
+		return strings.Contains(p.Stderr.String(), s)
+	})
+}
+
+// LastLine is the last line the bridge wrote.
+func (p *Proc) LastLine() string {
+	lines := strings.Split(strings.TrimRight(p.Stderr.String(), "\n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// Output collects a child's output; it is safe to read while the child
+// writes.
+type Output struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+// Write appends to the output.
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String is what was written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }

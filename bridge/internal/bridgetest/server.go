@@ -3,6 +3,7 @@
 package bridgetest
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"sync"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Server is an embedded nats-server with JetStream, on 127.0.0.1 and a
@@ -100,4 +102,26 @@ func (ts *Server) Connect(t testing.TB, opts ...nats.Option) *nats.Conn {
 	}
 	t.Cleanup(nc.Close)
 	return nc
+}
+
+// JetStream connects (as Connect does) and creates the streams given,
+// with file storage unless they say otherwise.
+func (ts *Server) JetStream(t testing.TB, streams ...jetstream.StreamConfig) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc := ts.Connect(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, cfg := range streams {
+		if cfg.Storage == 0 {
+			cfg.Storage = jetstream.FileStorage
+		}
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			t.Fatalf("create stream %s: %v", cfg.Name, err)
+		}
+	}
+	return nc, js
 }

@@ -1,6 +1,9 @@
 package cli
 
 import (
+	"errors"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 
@@ -10,7 +13,8 @@ import (
 
 // bridges opens the queues and builds the bridges of the directions c
 // asks for (nil for the other), with a func that closes the queues. On
-// error no queue stays open.
+// error no queue stays open; the error is a usageError when the command
+// line cannot work (a bad queue name, sizes an existing queue has not).
 func (c *config) bridges(log *slog.Logger) (out *mqbridge.Out, in *mqbridge.In, closeQueues func(), err error) {
 	var opened []*chanmq.Queue
 	closeQueues = func() {
@@ -19,7 +23,7 @@ func (c *config) bridges(log *slog.Logger) (out *mqbridge.Out, in *mqbridge.In, 
 		}
 	}
 	if c.out != "" {
-		q, err := c.openQueue(c.out, chanmq.ReadOnly())
+		q, err := c.openQueue("-out", c.out, chanmq.ReadOnly())
 		if err != nil {
 			return nil, nil, nil, err
 		}
@@ -28,7 +32,7 @@ func (c *config) bridges(log *slog.Logger) (out *mqbridge.Out, in *mqbridge.In, 
 			Fsync: c.fsync, Window: c.window, Log: log}
 	}
 	if c.in != "" {
-		q, err := c.openQueue(c.in, chanmq.WriteOnly())
+		q, err := c.openQueue("-in", c.in, chanmq.WriteOnly())
 		if err != nil {
 			closeQueues()
 			return nil, nil, nil, err
@@ -41,10 +45,11 @@ func (c *config) bridges(log *slog.Logger) (out *mqbridge.Out, in *mqbridge.In, 
 	return out, in, closeQueues, nil
 }
 
-// openQueue opens name in direction dir (ReadOnly for out, WriteOnly for
-// in), creating it with mode 0600, and -max and -size, when -create is
-// set.
-func (c *config) openQueue(name string, dir chanmq.OpenOption) (*chanmq.Queue, error) {
+// openQueue opens name, given by flagName, in direction dir (ReadOnly for
+// out, WriteOnly for in), creating it with mode 0600, and -max and -size,
+// when -create is set. Its errors say what to do in the command's terms
+// (its flags, the chanmq command), not in the library's.
+func (c *config) openQueue(flagName, name string, dir chanmq.OpenOption) (*chanmq.Queue, error) {
 	opts := []chanmq.OpenOption{dir}
 	if c.createQueue {
 		opts = append(opts, chanmq.Create(0o600))
@@ -55,5 +60,38 @@ func (c *config) openQueue(name string, dir chanmq.OpenOption) (*chanmq.Queue, e
 			opts = append(opts, chanmq.MessageSize(c.msgSize))
 		}
 	}
-	return chanmq.Open(name, opts...)
+	q, err := chanmq.Open(name, opts...)
+	switch {
+	case err == nil:
+		return q, nil
+	case errors.Is(err, chanmq.ErrInvalidName):
+		return nil, usagef("%s: %v", flagName, err)
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("queue %s does not exist: add -create to create it (mode 0600; -max and -size give its sizes), "+
+			"or create it first (`chanmq create %s`)", name, name)
+	case errors.Is(err, chanmq.ErrAttrMismatch):
+		return nil, c.sizesDiffer(flagName, name, dir)
+	}
+	return nil, err
+}
+
+// sizesDiffer is the usage error for -create with -max or -size on an
+// existing queue of other sizes: the kernel keeps a queue's sizes for its
+// life, so the flags can never be met while it exists.
+func (c *config) sizesDiffer(flagName, name string, dir chanmq.OpenOption) error {
+	asked := ""
+	if c.maxMsgs > 0 {
+		asked += fmt.Sprintf(" -max %d", c.maxMsgs)
+	}
+	if c.msgSize > 0 {
+		asked += fmt.Sprintf(" -size %d", c.msgSize)
+	}
+	has := "other sizes"
+	if q, err := chanmq.Open(name, dir); err == nil {
+		has = fmt.Sprintf("-max %d -size %d", q.Cap(), q.MessageSize())
+		q.Close()
+	}
+	return usagef("%s %s: the queue exists with %s, not the%s asked, and a queue keeps its sizes for its life: "+
+		"drop -max and -size to bridge it as it is, or remove it (`chanmq rm %s`, which loses the messages in it) "+
+		"so that -create makes it with the sizes asked", flagName, name, has, asked, name)
 }

@@ -20,7 +20,8 @@ const usage = `chanmq-bridge carries a local POSIX message queue over NATS JetSt
 Usage:
   chanmq-bridge -out /jobs -subject jobs.work [-stream JOBS] -journal DIR     queue -> JetStream
   chanmq-bridge -in /jobs -stream JOBS -durable workers -journal DIR          JetStream -> queue
-  (give both -out and -in to run the two directions in one process)
+  (give both -out and -in to run the two directions in one process, on two
+  queues; -create makes a missing queue)
 
 out journals each message right after it leaves the queue, publishes it with a
 message ID (JetStream de-duplicates within the stream's duplicate window) and
@@ -29,7 +30,10 @@ one message lost per crash. in acknowledges a message only after the queue took
 it and remembers what it sent: no loss, at most one duplicate per crash.
 
 The connection reconnects forever; if the first connection fails the command
-exits with status 1 (let the pod restart it). Status 2 is a usage error.
+exits with status 1 (let the pod restart it), as for any fault a restart may
+outlive (a missing queue or stream, the queue removed under the bridge). Status
+2 is a command line no restart fixes (a flag, a queue name or subject, -create
+-max/-size that an existing queue has not), found before connecting.
 
 Environment (as the nats CLI): NATS_URL, NATS_CREDS, NATS_NKEY, NATS_USER,
 NATS_PASSWORD, NATS_CERT, NATS_KEY, NATS_CA. Flags override them.
@@ -45,7 +49,8 @@ func Main(args []string, stderr io.Writer) int {
 
 // run parses args, then runs the bridges until a signal or a fault, and
 // returns the exit status: 0 after a signal (or -h), 1 for a fault (logged
-// with what to do), 2 for a usage error.
+// with what to do), 2 for a usage error: flags that cannot work, or that a
+// queue cannot meet (a bad name, other sizes), which no restart fixes.
 func run(args []string, stderr io.Writer) int {
 	c, err := parse(args, stderr)
 	var usageErr usageError
@@ -60,6 +65,10 @@ func run(args []string, stderr io.Writer) int {
 	}
 	log := c.logger(stderr)
 	if err := serve(c, log); err != nil {
+		if errors.As(err, &usageErr) {
+			fmt.Fprintf(stderr, "chanmq-bridge: %v\n", usageErr)
+			return 2
+		}
 		log.Error(err.Error())
 		return 1
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	mqbridge "github.com/chanmq/chanmq/bridge"
@@ -82,10 +83,33 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if err := tookAFlag(fs); err != nil {
+		return nil, err
+	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
 	}
 	return c, c.validate()
+}
+
+// tookAFlag refuses a flag that took the next flag as its value, as
+// `-out -subject jobs.work` gives -out the value "-subject": the flag
+// package would only complain later, of an unexpected "jobs.work".
+func tookAFlag(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		v := f.Value.String()
+		name, _, _ := strings.Cut(strings.TrimLeft(v, "-"), "=")
+		if err != nil || !strings.HasPrefix(v, "-") || fs.Lookup(name) == nil {
+			return
+		}
+		what := "a value"
+		if f.Name == "out" || f.Name == "in" {
+			what = "a queue name, such as /jobs"
+		}
+		err = usagef("-%s needs %s; it took the next flag, %s, as its value", f.Name, what, v)
+	})
+	return err
 }
 
 // validate refuses, before anything connects, a command line that cannot
@@ -99,11 +123,40 @@ func (c *config) validate() error {
 	case c.in != "" && (c.stream == "" || c.durable == ""):
 		return usagef("-in needs -stream and -durable")
 	case c.journal == "":
-		return usagef("-journal DIR is required: the bridge's guarantees rest on it")
+		return usagef("-journal DIR is required: the bridge's guarantees rest on it; " +
+			"give a directory this user can write that survives restarts, such as ~/.local/state/chanmq-bridge (in a pod, a volume)")
 	case c.out != "" && c.in == c.out:
 		return usagef("-out and -in name the same queue: the bridge would loop")
 	case (c.maxMsgs != 0 || c.msgSize != 0) && !c.createQueue:
 		return usagef("-max and -size apply with -create")
+	}
+	if c.out != "" {
+		if err := publishSubject("-subject", c.subject); err != nil {
+			return err
+		}
+	}
+	if c.deadLetter != "" {
+		return publishSubject("-dead-letter", c.deadLetter)
+	}
+	return nil
+}
+
+// publishSubject refuses a subject the bridge cannot publish to: NATS
+// takes "*" and ">" tokens as wildcards in a subscription and as plain
+// text in a publish, so `-subject 'jobs.*'` would publish every message
+// to the literal subject "jobs.*".
+func publishSubject(flagName, s string) error {
+	if strings.ContainsAny(s, " \t\r\n") {
+		return usagef("%s %q contains white space, which NATS subjects cannot", flagName, s)
+	}
+	for tok := range strings.SplitSeq(s, ".") {
+		switch tok {
+		case "":
+			return usagef("%s %q has an empty token (a leading, trailing or double dot)", flagName, s)
+		case "*", ">":
+			return usagef("%s %q has the wildcard %q: the bridge publishes to one subject, so give a literal one, such as jobs.work "+
+				"(wildcards belong in the stream's subjects, such as jobs.>)", flagName, s, tok)
+		}
 	}
 	return nil
 }
