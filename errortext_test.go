@@ -88,7 +88,7 @@ func TestZeroQueueSaysItIsNotOpen(t *testing.T) {
 	if n := z.Len(); n != 0 {
 		t.Errorf("zero Queue Len = %d, want 0", n)
 	}
-	if z.sameKernelQueue(&Queue{}) {
+	if z.SameQueue(&Queue{}) {
 		t.Error("two zero Queues are the same kernel queue")
 	}
 }

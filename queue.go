@@ -296,18 +296,18 @@ func (q *Queue) register() (*poller, error) {
 	return p, p.err
 }
 
-// sameKernelQueue reports whether q and o are handles on one kernel queue:
-// the same Queue, two Opens of one name, or a Queue and one NewQueue made
-// from its descriptor (a queue unlinked and created again under the same
-// name is another queue). It compares the device and inode of the two
-// descriptors (fstat), each read under its Queue's life lock, so Close
-// cannot pull a descriptor from under it; a closed Queue is the same only
-// as itself. A nil q or o is no queue.
+// SameQueue reports whether q and o are handles on one kernel queue: two
+// Opens of one name, or a Queue and a NewQueue of its descriptor, are; a
+// queue unlinked and created again under the same name is another queue.
+// A closed Queue is the same only as itself, and nil is no queue. A
+// program that holds a queue open for long can tell with it whether the
+// name still leads to that queue: Open the name again and compare.
 //
-// It reads the identity when asked instead of at open: fstat costs about
-// 1.4 µs here (8.5-9.3 µs for an Open and Close of an existing queue), and
-// only DeadLetter's check at a pump's start needs it.
-func (q *Queue) sameKernelQueue(o *Queue) bool {
+// It compares the device and inode of the two descriptors (fstat), each
+// read under its Queue's life lock, so Close cannot pull a descriptor from
+// under it. It reads them when asked rather than at open, so that Open
+// does not pay an fstat for a check few callers make.
+func (q *Queue) SameQueue(o *Queue) bool {
 	switch {
 	case q == nil || o == nil:
 		return false
@@ -321,14 +321,6 @@ func (q *Queue) sameKernelQueue(o *Queue) bool {
 	do, io, ok := o.identity()
 	return ok && dq == do && iq == io
 }
-
-// SameQueue reports whether q and o are handles on one kernel queue: two
-// Opens of one name, or a Queue and a NewQueue of its descriptor, are; a
-// queue unlinked and created again under the same name is another queue.
-// A closed Queue is the same only as itself, and nil is no queue. A
-// program that holds a queue open for long can tell with it whether the
-// name still leads to that queue: Open the name again and compare.
-func (q *Queue) SameQueue(o *Queue) bool { return q.sameKernelQueue(o) }
 
 // identity returns the device and inode of q's kernel queue; ok is false
 // once q is closing, or if fstat fails.

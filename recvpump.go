@@ -52,7 +52,7 @@ func runReceiver[T any](ctx context.Context, q *Queue, c *config, owned bool, de
 	switch {
 	case !q.canRecv:
 		p.finish(opError("receiver", q.name, q.cannot(ErrWriteOnly)))
-	case c.deadLetter.sameKernelQueue(q):
+	case c.deadLetter.SameQueue(q):
 		p.finish(opError("receiver", q.name, fmt.Errorf("%w: DeadLetter is the queue being received from", ErrInvalidOption)))
 	case c.endOfStream && !q.canSend:
 		p.finish(opError("receiver", q.name, fmt.Errorf("%w: EndOfStream puts the marker back for the other receivers, which needs the queue open for sending: %w (drop ReadOnly)", ErrInvalidOption, ErrReadOnly)))

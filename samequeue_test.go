@@ -54,8 +54,8 @@ func TestSameKernelQueue(t *testing.T) {
 		{"a Queue and nil", q, nil, false},
 		{"nil and a Queue", nil, q, false},
 	} {
-		if got := c.a.sameKernelQueue(c.b); got != c.want {
-			t.Errorf("%s: sameKernelQueue = %v, want %v", c.label, got, c.want)
+		if got := c.a.SameQueue(c.b); got != c.want {
+			t.Errorf("%s: SameQueue = %v, want %v", c.label, got, c.want)
 		}
 		if got := c.a.SameQueue(c.b); got != c.want {
 			t.Errorf("%s: SameQueue = %v, want %v", c.label, got, c.want)
@@ -73,7 +73,7 @@ func TestSameKernelQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = recreated.Close() })
-	if other.sameKernelQueue(recreated) || other.SameQueue(recreated) {
+	if other.SameQueue(recreated) || other.SameQueue(recreated) {
 		t.Error("a queue unlinked and created again under its name is the same as the old one")
 	}
 
@@ -81,7 +81,7 @@ func TestSameKernelQueue(t *testing.T) {
 	if err := again.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if q.sameKernelQueue(again) || !again.sameKernelQueue(again) {
+	if q.SameQueue(again) || !again.SameQueue(again) {
 		t.Error("a closed Queue: want the same only as itself")
 	}
 }
