@@ -266,14 +266,7 @@ func TestCloseFromInsideTheCallerCodeOfAPump(t *testing.T) {
 		}, func(data []byte) (string, error) { return string(data), nil })
 		tx := Of(q, codec).Sender(context.Background())
 		tx.C <- "close"
-		select {
-		case err := <-closed:
-			if err != nil {
-				t.Fatalf("Close from inside Append: %v", err)
-			}
-		case <-timeAfterPatience():
-			t.Fatal("Close from inside the send pump's codec did not return: deadlock")
-		}
+		waitCloseFromInside(t, closed)
 		tx.C <- "after"
 		err := closeAndWait(tx)
 		var ue *UnsentError[string]
@@ -289,14 +282,7 @@ func TestCloseFromInsideTheCallerCodeOfAPump(t *testing.T) {
 // and those C delivered, in order. It returns what C delivered.
 func checkCloseFromInside[T any](t *testing.T, q *Queue, closed <-chan error, rx *ReceiverOf[T], handled int, sent ...Message) []T {
 	t.Helper()
-	select {
-	case err := <-closed:
-		if err != nil {
-			t.Fatalf("Close from inside the pump: %v", err)
-		}
-	case <-timeAfterPatience():
-		t.Fatal("Close from inside the pump did not return: deadlock")
-	}
+	waitCloseFromInside(t, closed)
 	got := waitClosed(t, rx.C)
 	if err := rx.Wait(); err != nil {
 		t.Fatalf("Wait after Close: %v", err)
@@ -308,6 +294,20 @@ func checkCloseFromInside[T any](t *testing.T, q *Queue, closed <-chan error, rx
 	defer again.Close()
 	wantMessages(t, "put back by the pump that finished the Close", drainQueue(t, again), sent[handled+len(got):]...)
 	return got
+}
+
+// waitCloseFromInside waits for the result of a Close called inside a
+// pump's goroutine; it fails t if that Close fails or never returns.
+func waitCloseFromInside(t *testing.T, closed <-chan error) {
+	t.Helper()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Fatalf("Close from inside the pump: %v", err)
+		}
+	case <-timeAfterPatience():
+		t.Fatal("Close from inside the pump did not return: deadlock")
+	}
 }
 
 // timeAfterPatience fires when a wait that should end at once has lasted

@@ -4,7 +4,6 @@ package chanmq
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -202,7 +200,7 @@ func TestRerunAfterAnInterruptedStreamFailsAtOnceNamingTheMarker(t *testing.T) {
 	// start starts a child of role on the queue; out is what it printed.
 	start := func(role string, env ...string) (cmd *exec.Cmd, wait func() error, out func() string) {
 		cmd, _, _ = childCommand(t, role, append([]string{"OBVIOUS_QUEUE=" + name}, env...)...)
-		var output lockedBuffer // read while the child writes
+		var output testutil.Output // read while the child writes
 		cmd.Stdout, cmd.Stderr = &output, &output
 		return cmd, startCmd(t, cmd), output.String
 	}
@@ -295,23 +293,4 @@ func TestOpenPumpsRefuseTheWrongDirectionAtOpen(t *testing.T) {
 	if _, err := OpenReceiverOf(ctx, name, JSON[obviousJob](), WriteOnly()); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("OpenReceiverOf(WriteOnly) = %v, want ErrInvalidOption", err)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer that a child writes to while the test
-// reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -73,7 +73,7 @@ func TestSameKernelQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = recreated.Close() })
-	if other.SameQueue(recreated) || other.SameQueue(recreated) {
+	if other.SameQueue(recreated) || recreated.SameQueue(other) {
 		t.Error("a queue unlinked and created again under its name is the same as the old one")
 	}
 

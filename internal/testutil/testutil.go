@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -166,4 +167,25 @@ func Returns(fn func()) bool {
 	case <-time.After(Patience):
 		return false
 	}
+}
+
+// Output collects a child process's output (as its Stdout or Stderr); it
+// is safe to read while the child writes.
+type Output struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+// Write appends to the output.
+func (o *Output) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.Write(p)
+}
+
+// String is what was written so far.
+func (o *Output) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.b.String()
 }

@@ -3,13 +3,11 @@
 package bridgetest
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -127,21 +125,4 @@ func (p *Proc) LastLine() string {
 
 // Output collects a child's output; it is safe to read while the child
 // writes.
-type Output struct {
-	mu sync.Mutex // guards b
-	b  bytes.Buffer
-}
-
-// Write appends to the output.
-func (o *Output) Write(p []byte) (int, error) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.Write(p)
-}
-
-// String is what was written so far.
-func (o *Output) String() string {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return o.b.String()
-}
+type Output = testutil.Output
