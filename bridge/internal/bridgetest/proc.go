@@ -26,9 +26,17 @@ type Proc struct {
 // package's TestMain must be Main). The child is killed when t ends.
 func StartBridge(t testing.TB, args ...string) *Proc {
 	t.Helper()
+	return StartBridgeEnv(t, nil, args...)
+}
+
+// StartBridgeEnv is StartBridge with env ("KEY=value") added to the
+// child's environment.
+func StartBridgeEnv(t testing.TB, env []string, args ...string) *Proc {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", childArgsEnv+"="+strings.Join(args, "\n"),
 		"CHANMQ_BRIDGE_RECONNECT_WAIT=100ms")
+	cmd.Env = append(cmd.Env, env...)
 	p := &Proc{cmd: cmd, Stderr: &bytes.Buffer{}, Done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.Stderr, p.Stderr
 	if err := cmd.Start(); err != nil {
