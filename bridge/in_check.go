@@ -10,8 +10,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// inRevalidateFor bounds how long revalidate retries checks that fail for
-// a reason that may pass (the server away or slow) before it gives up.
+// inRevalidateFor bounds how long revalidate retries checks that a
+// connected server fails to answer (slow, or without a JetStream leader)
+// before it gives up.
 const inRevalidateFor = time.Minute
 
 // start validates the stream, takes and loads the journal (whose records
@@ -39,8 +40,9 @@ func (b *inBridge) start(ctx context.Context) error {
 // stream changed (ch says how), or because the pull failed: it checks the
 // stream and the consumer again, as at start, creating the consumer again
 // if the bridge may, and starts a new journal if the stream is not the
-// one the journal is about. It retries checks that may pass later for up
-// to inRevalidateFor.
+// one the journal is about. It retries checks that may pass later: for as
+// long as the server is away, and for up to inRevalidateFor while it is
+// connected but does not answer.
 func (b *inBridge) revalidate(ctx context.Context, ch *changed) error {
 	b.log.Warn(ch.why + "; checking the stream and the consumer again")
 	giveUp := time.Now().Add(inRevalidateFor)
@@ -52,6 +54,11 @@ func (b *inBridge) revalidate(ctx context.Context, ch *changed) error {
 				return fmt.Errorf("while running, %s: %w", ch.why, err)
 			}
 			return nil
+		}
+		if !b.nc.IsConnected() {
+			// The server is away: nats.go reconnects for as long as it
+			// takes, and the bridge waits for it, as it does for pulls.
+			giveUp = time.Now().Add(inRevalidateFor)
 		}
 		b.log.Warn("checking the stream and the consumer failed; retrying", "err", err)
 		select {
