@@ -46,7 +46,7 @@ func (b *inBridge) start(ctx context.Context) error {
 func (b *inBridge) revalidate(ctx context.Context, ch *changed) error {
 	b.log.Warn(ch.why + "; checking the stream and the consumer again")
 	giveUp := time.Now().Add(inRevalidateFor)
-	for {
+	for attempt := 0; ; attempt++ {
 		err := b.recheck(ctx)
 		var r retryable
 		if err == nil || !errors.As(err, &r) || b.nc.IsClosed() || time.Now().After(giveUp) {
@@ -60,7 +60,9 @@ func (b *inBridge) revalidate(ctx context.Context, ch *changed) error {
 			// takes, and the bridge waits for it, as it does for pulls.
 			giveUp = time.Now().Add(inRevalidateFor)
 		}
-		b.log.Warn("checking the stream and the consumer failed; retrying", "err", err)
+		if attempt%30 == 0 { // one a second: say so every half minute
+			b.log.Warn("checking the stream and the consumer failed; retrying", "attempts", attempt+1, "err", err)
+		}
 		select {
 		case <-ctx.Done():
 			return nil
