@@ -88,3 +88,34 @@ func TestInDeliversFromAnotherQueueOnThisHost(t *testing.T) {
 	}
 	in.Stop(t)
 }
+
+// A queue of the same name in another IPC namespace of this host (another
+// pod's) is another queue: chained bridges through it are not a loop. The
+// in-bridge runs in a namespace of its own, where it creates its /q; the
+// message published from this namespace's /q reaches it and is
+// delivered (acknowledged), and the bridge goes on.
+func TestInDeliversFromTheSameQueueNameInAnotherIPCNamespace(t *testing.T) {
+	t.Parallel()
+	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "CHAIN", Subjects: []string{"chain"}})
+	q := bridgetest.NewQueue(t, 4, 128)
+	bridgetest.StartBridge(t, "-server", nc.ConnectedUrl(), "-out", q.Name(), "-subject", "chain", "-journal", t.TempDir())
+	in := bridgetest.StartBridgeInNewIPCNamespace(t, "-server", nc.ConnectedUrl(), "-in", q.Name(), "-create", "-max", "4", "-size", "128",
+		"-stream", "CHAIN", "-durable", "chain", "-create-consumer", "-journal", t.TempDir())
+	if err := q.Send(context.Background(), payload(1, 64), 0); err != nil {
+		t.Fatal(err)
+	}
+	testutil.WaitFor(t, "the message delivered in the other namespace", func() bool {
+		if err, done := in.Exited(); done {
+			t.Fatalf("the in-bridge exited (%v):\n%s", err, in.Stderr)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, "CHAIN", "chain")
+		if err != nil {
+			return false
+		}
+		info := c.CachedInfo()
+		return info.AckFloor.Stream >= 1
+	})
+	in.Stop(t)
+}

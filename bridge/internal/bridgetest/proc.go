@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chanmq/chanmq/internal/testutil"
 )
 
 // Proc is the chanmq-bridge command running in a child process.
@@ -33,7 +35,21 @@ func StartBridge(t testing.TB, args ...string) *Proc {
 // child's environment.
 func StartBridgeEnv(t testing.TB, env []string, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startBridge(t, exec.Command(os.Args[0], "-test.run=^$"), env, args)
+}
+
+// StartBridgeInNewIPCNamespace is StartBridge in an IPC namespace of its
+// own (testutil.InNewIPCNamespace: it skips t where none can be made),
+// where the queues are not this process's.
+func StartBridgeInNewIPCNamespace(t testing.TB, args ...string) *Proc {
+	t.Helper()
+	return startBridge(t, testutil.InNewIPCNamespace(t, os.Args[0], "-test.run=^$"), nil, args)
+}
+
+// startBridge starts cmd, the test binary (maybe behind a wrapper), as the
+// command with args and env.
+func startBridge(t testing.TB, cmd *exec.Cmd, env, args []string) *Proc {
+	t.Helper()
 	cmd.Env = append(os.Environ(), childEnv+"=1", childArgsEnv+"="+strings.Join(args, "\n"),
 		"CHANMQ_BRIDGE_RECONNECT_WAIT=100ms")
 	cmd.Env = append(cmd.Env, env...)
