@@ -5,9 +5,8 @@
 // messages, the out direction with its journal (with and without fsync),
 // nats.go pulling and acknowledging as the in direction does (its
 // ceiling), the in direction, and the round trip queue -> JetStream ->
-// queue. The
-// server is embedded (127.0.0.1, random port, file storage in a temporary
-// directory), so every figure shares the machine with it.
+// queue. The server is embedded (127.0.0.1, random port, file storage in
+// a temporary directory), so every figure shares the machine with it.
 //
 //	go run ./bench            # from the bridge module
 //	go run ./bench -short     # every scenario once, small counts (CI)

@@ -31,9 +31,10 @@ const (
 
 // Main is a test package's TestMain. In a child that StartBridge started
 // it runs command (cli.Main) with the child's arguments and exits with its
-// status; in one that StartServerProc started, a nats-server. Otherwise it sweeps the queues that crashed runs left behind and
-// runs the tests, with goleak checking that no goroutine (the bridge's,
-// nats.go's or the embedded server's) outlives them.
+// status; in one that StartServerProc started, a nats-server. Otherwise
+// it sweeps the queues that crashed runs left behind and runs the tests,
+// with goleak checking that no goroutine (the bridge's, nats.go's or the
+// embedded server's) outlives them.
 func Main(m *testing.M, command func(args []string, stderr io.Writer) int) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(command(strings.Split(os.Getenv(childArgsEnv), "\n"), os.Stderr))
