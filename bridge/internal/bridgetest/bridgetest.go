@@ -1,9 +1,10 @@
 //go:build linux
 
 // Package bridgetest holds what the tests of the bridge module share: the
-// TestMain that re-executes the test binary as the chanmq-bridge command,
-// an embedded nats-server, test queues, and the command run as a child
-// process. The tests of package mqbridge and of the command (internal/cli)
+// TestMain that re-executes the test binary as the chanmq-bridge command
+// or as a nats-server, an embedded nats-server, one in a child process
+// (to SIGKILL), test queues, and the command run as a child process. The
+// tests of package mqbridge and of the command (internal/cli)
 // both use it.
 package bridgetest
 
