@@ -38,6 +38,10 @@ var (
 	// ErrJournalHeader: the journal file was not written by this direction
 	// of the bridge, or has a record format version it does not read.
 	ErrJournalHeader = errors.New("wrong journal header")
+	// ErrLoop: In took a message that an Out reading In's own queue on
+	// this host published (OriginHeader): delivering it would feed that
+	// Out again, for ever.
+	ErrLoop = errors.New("bridge loop")
 	// ErrPublishRejected: the stream refused a published message with an
 	// error that republishing cannot fix.
 	ErrPublishRejected = errors.New("stream rejected a message")

@@ -12,22 +12,35 @@ import (
 )
 
 // forward pulls the consumer's messages and hands each to handle until
-// ctx is done (nil) or a fault stops it.
-func (b *inBridge) forward(ctx context.Context, prefetch int) error {
+// ctx is done (nil), a fault stops it, or the consumer or its stream
+// changed (a *changed: Run revalidates and calls forward again). Between
+// messages, and while it waits for one, it checks the consumer when a
+// check is due (in_watch.go).
+func (b *inBridge) forward(ctx context.Context) error {
 	in := b.cfg
-	it, err := b.cons.Messages(jetstream.PullMaxMessages(prefetch))
+	it, err := b.cons.Messages(jetstream.PullMaxMessages(b.prefetch))
 	if err != nil {
 		return fmt.Errorf("consume %s/%s: %w", in.Stream, in.Durable, err)
 	}
 	defer it.Stop()
 	for {
-		msg, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		if ctx.Err() != nil {
+			return nil
+		}
+		if b.watch.due() {
+			if err := b.verify(ctx); err != nil {
+				return err
 			}
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return fmt.Errorf("%w: consumer %s on stream %s: %w: recreate it and restart the bridge", ErrConsumerNotFound, in.Durable, in.Stream, err)
+		}
+		msg, err := it.Next(jetstream.NextContext(b.watch.tick))
+		if err != nil {
+			switch {
+			case ctx.Err() != nil:
+				return nil
+			case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled):
+				continue // a check is due
+			case errors.Is(err, jetstream.ErrConsumerDeleted), errors.Is(err, jetstream.ErrNoHeartbeat), errors.Is(err, jetstream.ErrMsgIteratorClosed):
+				return b.pullFailed(ctx, err)
 			}
 			b.log.Warn("pulling from the consumer failed; retrying", "err", err)
 			select { // do not spin on an error that persists
@@ -49,8 +62,12 @@ func (b *inBridge) handle(ctx context.Context, msg jetstream.Msg) error {
 	if err != nil {
 		return b.refuse(ctx, msg, fmt.Sprintf("not a JetStream message (%v)", err))
 	}
-	seq := meta.Sequence.Stream
-	if _, done := b.sent[seq]; done {
+	seq, stored := meta.Sequence.Stream, meta.Timestamp.UnixNano()
+	h := msg.Headers()
+	if b.origin != "" && h.Get(OriginHeader) == b.origin {
+		return b.looped(seq)
+	}
+	if b.sentBefore(seq, stored) {
 		b.ack(msg, seq)
 		return nil
 	}
@@ -60,42 +77,81 @@ func (b *inBridge) handle(ctx context.Context, msg jetstream.Msg) error {
 		return b.refuse(ctx, msg, fmt.Sprintf("message of %d bytes is larger than the MessageSize %d of queue %s: recreate the queue with a larger MessageSize (fs.mqueue.msgsize_max permitting) or cap the stream's max_msg_size", len(data), q.MessageSize(), q.Name()))
 	}
 	var prio uint64
-	if h := msg.Headers().Get(PriorityHeader); h != "" {
-		prio, err = strconv.ParseUint(h, 10, 16)
+	if p := h.Get(PriorityHeader); p != "" {
+		prio, err = strconv.ParseUint(p, 10, 16)
 		if err != nil || prio > chanmq.MaxPriority {
-			return b.refuse(ctx, msg, fmt.Sprintf("header %s: %q is not a priority (0 to %d)", PriorityHeader, h, chanmq.MaxPriority))
+			return b.refuse(ctx, msg, fmt.Sprintf("header %s: %q is not a priority (0 to %d)", PriorityHeader, p, chanmq.MaxPriority))
 		}
 	}
-	if err := b.send(ctx, msg, data, uint(prio)); err != nil {
+	waited, err := b.send(ctx, msg, data, uint(prio))
+	if err != nil {
 		if ctx.Err() != nil {
 			return err // not sent, not acknowledged: JetStream redelivers it
 		}
+		var ch *changed
+		if errors.As(err, &ch) {
+			return err // not sent, not acknowledged
+		}
 		return fmt.Errorf("stream sequence %d: %w (not acknowledged: JetStream redelivers it)", seq, err)
 	}
-	if err := b.journalSent(seq); err != nil {
+	// An acknowledgement names only the sequence: make sure, after a wait,
+	// that the stream is still the one this message came from.
+	var changedErr error
+	if waited && time.Since(b.watch.lastCheck) > inAckFresh {
+		changedErr = b.verify(ctx)
+		var ch *changed
+		if errors.As(changedErr, &ch) && ch.stream {
+			b.log.Warn("a message of the stream that was deleted went to the queue; it is neither journaled nor acknowledged", "seq", seq)
+			return changedErr
+		}
+	}
+	if err := b.journalSent(seq, stored); err != nil {
 		return err
 	}
 	b.ack(msg, seq)
-	return b.compact(ctx)
+	if changedErr != nil {
+		return changedErr
+	}
+	return b.compact()
 }
 
 // send queues data, telling JetStream the message is in progress while
-// the queue stays full, so that its AckWait does not run out.
-func (b *inBridge) send(ctx context.Context, msg jetstream.Msg, data []byte, prio uint) error {
+// the queue stays full, so that its AckWait does not run out, and
+// checking the consumer when a check is due. It reports whether it had to
+// wait. An error means data was not queued; a *changed means the consumer
+// or its stream changed meanwhile.
+func (b *inBridge) send(ctx context.Context, msg jetstream.Msg, data []byte, prio uint) (waited bool, err error) {
 	q := b.cfg.Queue
-	err := q.TrySend(data, prio)
+	err = q.TrySend(data, prio)
 	if !errors.Is(err, chanmq.ErrFull) {
-		return err
+		return false, err
 	}
+	alive := time.Now().Add(b.keepalive)
 	for {
-		sctx, cancel := context.WithTimeout(ctx, b.keepalive)
+		sctx, cancel := context.WithDeadline(ctx, minTime(alive, b.watch.next))
 		err := q.Send(sctx, data, prio)
 		cancel()
 		if err == nil || ctx.Err() != nil || !errors.Is(err, context.DeadlineExceeded) {
-			return err
+			return true, err
 		}
-		_ = msg.InProgress() // best effort: a redelivery is acknowledged without a send anyway
+		if b.watch.due() {
+			if err := b.verify(ctx); err != nil {
+				return true, err
+			}
+		}
+		if now := time.Now(); !now.Before(alive) {
+			_ = msg.InProgress() // best effort: a redelivery is acknowledged without a send anyway
+			alive = now.Add(b.keepalive)
+		}
 	}
+}
+
+// minTime is the earlier of a and b.
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 // ack acknowledges msg. A lost ack only means a redelivery, which the

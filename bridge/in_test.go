@@ -5,6 +5,7 @@ package mqbridge_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,12 @@ func TestInRefusesWhatTheQueueCannotTake(t *testing.T) {
 		want := map[int]string{1: "larger than the MessageSize 128", 2: "is not a priority", 3: "is not a priority"}[n]
 		if want == "" || !strings.Contains(reason, want) {
 			t.Errorf("dead letter %d: message %d, reason %q; want it to say %q", seq, n, reason, want)
+		}
+		// Where it came from, so that an operator can find it: message i
+		// is the stream's sequence i+1.
+		from := [3]string{m.Header.Get(mqbridge.StreamHeader), m.Header.Get(mqbridge.SubjectHeader), m.Header.Get(mqbridge.SequenceHeader)}
+		if wantFrom := [3]string{"BAD", "bad", strconv.Itoa(n + 1)}; from != wantFrom {
+			t.Errorf("dead letter %d: stream, subject and sequence %q, want %q", seq, from, wantFrom)
 		}
 	}
 	for range 3 {

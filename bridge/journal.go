@@ -44,8 +44,19 @@ const (
 	// recordOwner says whose sequences the records after it are: the
 	// stream, its creation time and the durable consumer.
 	recordOwner recordKind = 'H'
-	// recordSent is a stream sequence the queue took.
+	// recordSent is a stream sequence the queue took (format version 1,
+	// read but no longer written: it does not say which incarnation of
+	// the stream the sequence belongs to).
 	recordSent recordKind = 'S'
+	// recordSentAt is a stream sequence the queue took and the time the
+	// stream stored that message, which tells a message of a stream
+	// deleted and recreated under its name from the new one's message of
+	// the same sequence (format version 2).
+	recordSentAt recordKind = 'T'
+	// recordFloor is a consumer ack floor the server had made durable
+	// when the journal was written: the records at or below it were
+	// dropped (format version 2).
+	recordFloor recordKind = 'F'
 )
 
 // journalHeader is the first line of a journal: the direction that writes
@@ -53,7 +64,8 @@ const (
 // holds takes a new version.
 type journalHeader struct {
 	direction string // "out" or "in"
-	version   int
+	version   int    // the version this bridge writes
+	oldest    int    // the oldest version it still reads (0: only version)
 }
 
 const headerPrefix = "chanmq-bridge "
@@ -64,16 +76,25 @@ func (h journalHeader) append(b []byte) []byte {
 }
 
 // check reports how many bytes the header line at the start of data
-// takes, or an error (ErrJournalHeader) if it is not h. It is the one
-// place a header is judged: a reader of an older version, if one is ever
-// kept, would be chosen here.
+// takes, or an error (ErrJournalHeader) if it is not a header of h's
+// direction and of a version from h.oldest to h.version. It is the one
+// place a header is judged: the records of an older version it accepts
+// are kinds the direction's loader still reads.
 func (h journalHeader) check(data []byte) (int, error) {
 	got, n, ok := parseHeader(data)
+	oldest := h.oldest
+	if oldest == 0 {
+		oldest = h.version
+	}
 	switch {
 	case !ok || got.direction != h.direction:
 		return 0, fmt.Errorf("%w: not an %s-direction journal of chanmq-bridge; move it away if it belongs to something else", ErrJournalHeader, h.direction)
-	case got.version != h.version:
-		return 0, fmt.Errorf("%w: an %s-direction journal of format version %d; this bridge reads version %d: move it away (what it holds is then forgotten) or run the bridge that wrote it", ErrJournalHeader, h.direction, got.version, h.version)
+	case got.version < oldest || got.version > h.version:
+		reads := fmt.Sprintf("version %d", h.version)
+		if oldest != h.version {
+			reads = fmt.Sprintf("versions %d to %d", oldest, h.version)
+		}
+		return 0, fmt.Errorf("%w: an %s-direction journal of format version %d; this bridge reads %s: move it away (what it holds is then forgotten) or run the bridge that wrote it", ErrJournalHeader, h.direction, got.version, reads)
 	}
 	return n, nil
 }

@@ -111,11 +111,12 @@ func (b *outBridge) trySlot() bool {
 }
 
 // newMsg builds the message to publish: its headers are the ID, the
-// expected stream (a slice shared by all messages; nothing modifies it)
-// and the priority when it is not 0.
+// expected stream (a slice shared by all messages; nothing modifies it),
+// the origin (origin.go; shared too) and the priority when it is not 0.
 func (b *outBridge) newMsg(id string, prio uint, data []byte) *nats.Msg {
-	h := make(nats.Header, 3)
+	h := make(nats.Header, 4)
 	h[jetstream.MsgIDHeader] = []string{id}
+	h[OriginHeader] = originHeader(b.cfg.Queue)
 	if b.stream != "" {
 		h[jetstream.ExpectedStreamHeader] = b.streamH
 	}

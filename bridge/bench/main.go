@@ -3,9 +3,10 @@
 // Command bench measures the bridge against the engine's own ceiling, in
 // one run on one machine: nats.go's async JetStream publish rate for 256 B
 // messages, the out direction with its journal (with and without fsync),
-// the in direction, and the round trip queue -> JetStream -> queue. The
-// server is embedded (127.0.0.1, random port, file storage in a temporary
-// directory), so every figure shares the machine with it.
+// nats.go pulling and acknowledging as the in direction does (its
+// ceiling), the in direction, and the round trip queue -> JetStream ->
+// queue. The server is embedded (127.0.0.1, random port, file storage in
+// a temporary directory), so every figure shares the machine with it.
 //
 //	go run ./bench            # from the bridge module
 //	go run ./bench -short     # every scenario once, small counts (CI)
@@ -109,6 +110,7 @@ func main() {
 		r := rates[s.key]
 		fmt.Printf("| %s | %.0f | %.2f× | %.2f× | %.2f× | %.2f |\n", s.title, r, ceiling/r, rates["ceiling_msgid"]/r, rates["ceiling_bridge"]/r, b.cpu[s.key])
 	}
+	fmt.Printf("\nin against the consume-and-ack ceiling: ceiling ÷ in = %.2f×\n\n", rates["ceiling_consume"]/rates["in"])
 	for _, s := range scenarios {
 		b.figure(s.key, rates[s.key], ceiling)
 	}
@@ -130,6 +132,7 @@ var scenarios = []scenario{
 	{"ceiling_bridge", "nats.go PublishAsync as the bridge publishes (ID, expected stream, ack timeout)", false, (*bench).ceilingBridge},
 	{"out", "out: queue -> JetStream, journal, no fsync", false, func(b *bench) func(int) time.Duration { return b.out(false) }},
 	{"out_fsync", "out: queue -> JetStream, journal, fsync each message", true, func(b *bench) func(int) time.Duration { return b.out(true) }},
+	{"ceiling_consume", "nats.go pulling and acking as the in bridge does (consume-and-ack ceiling)", false, (*bench).ceilingConsume},
 	{"in", "in: JetStream -> queue", false, (*bench).in},
 	{"roundtrip", "round trip: queue -> JetStream -> queue (one process, both bridges)", false, (*bench).roundTrip},
 }

@@ -1,9 +1,10 @@
 //go:build linux
 
 // Package bridgetest holds what the tests of the bridge module share: the
-// TestMain that re-executes the test binary as the chanmq-bridge command,
-// an embedded nats-server, test queues, and the command run as a child
-// process. The tests of package mqbridge and of the command (internal/cli)
+// TestMain that re-executes the test binary as the chanmq-bridge command
+// or as a nats-server, an embedded nats-server, one in a child process
+// (to SIGKILL), test queues, and the command run as a child process. The
+// tests of package mqbridge and of the command (internal/cli)
 // both use it.
 package bridgetest
 
@@ -31,12 +32,16 @@ const (
 
 // Main is a test package's TestMain. In a child that StartBridge started
 // it runs command (cli.Main) with the child's arguments and exits with its
-// status. Otherwise it sweeps the queues that crashed runs left behind and
-// runs the tests, with goleak checking that no goroutine (the bridge's,
-// nats.go's or the embedded server's) outlives them.
+// status; in one that StartServerProc started, a nats-server. Otherwise
+// it sweeps the queues that crashed runs left behind and runs the tests,
+// with goleak checking that no goroutine (the bridge's, nats.go's or the
+// embedded server's) outlives them.
 func Main(m *testing.M, command func(args []string, stderr io.Writer) int) {
 	if os.Getenv(childEnv) != "" {
 		os.Exit(command(strings.Split(os.Getenv(childArgsEnv), "\n"), os.Stderr))
+	}
+	if spec := os.Getenv(serverEnv); spec != "" {
+		os.Exit(runServer(spec))
 	}
 	testutil.SweepQueues(QueuePrefix, chanmq.Unlink)
 	goleak.VerifyTestMain(m)

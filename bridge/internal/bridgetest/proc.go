@@ -30,9 +30,31 @@ type Proc struct {
 // package's TestMain must be Main). The child is killed when t ends.
 func StartBridge(t testing.TB, args ...string) *Proc {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return StartBridgeEnv(t, nil, args...)
+}
+
+// StartBridgeEnv is StartBridge with env ("KEY=value") added to the
+// child's environment.
+func StartBridgeEnv(t testing.TB, env []string, args ...string) *Proc {
+	t.Helper()
+	return startBridge(t, exec.Command(os.Args[0], "-test.run=^$"), env, args)
+}
+
+// StartBridgeInNewIPCNamespace is StartBridge in an IPC namespace of its
+// own (testutil.InNewIPCNamespace: it skips t where none can be made),
+// where the queues are not this process's.
+func StartBridgeInNewIPCNamespace(t testing.TB, args ...string) *Proc {
+	t.Helper()
+	return startBridge(t, testutil.InNewIPCNamespace(t, os.Args[0], "-test.run=^$"), nil, args)
+}
+
+// startBridge starts cmd, the test binary (maybe behind a wrapper), as the
+// command with args and env.
+func startBridge(t testing.TB, cmd *exec.Cmd, env, args []string) *Proc {
+	t.Helper()
 	cmd.Env = append(os.Environ(), childEnv+"=1", childArgsEnv+"="+strings.Join(args, "\n"),
 		"CHANMQ_BRIDGE_RECONNECT_WAIT=100ms")
+	cmd.Env = append(cmd.Env, env...)
 	p := &Proc{cmd: cmd, Stderr: &Output{}, Done: make(chan error, 1)}
 	cmd.Stdout, cmd.Stderr = p.Stderr, p.Stderr
 	if err := cmd.Start(); err != nil {
