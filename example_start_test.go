@@ -10,7 +10,6 @@ import (
 	"log"
 	"os"
 	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/chanmq/chanmq"
@@ -110,7 +109,9 @@ func ExampleReceiverOf_leaveEarly() {
 // queueing, the loop still runs to its end (each send returns at once),
 // and Wait reports every value that was not queued. Here the queue holds
 // two messages and nobody receives, so the loop is stuck on the third
-// when the signal comes.
+// when Ctrl-C comes. (The example calls stop, which ends ctx as the
+// signal would, so that it runs anywhere; TestCtrlCEndsAPlainSendLoop...
+// in obvious_test.go sends a real SIGINT to a real process.)
 func ExampleSenderOf_ctrlC() {
 	q, err := chanmq.CreateTemp("/example-", chanmq.MaxMessages(2))
 	if err != nil {
@@ -125,7 +126,7 @@ func ExampleSenderOf_ctrlC() {
 		for q.Len() < 2 {
 			time.Sleep(time.Millisecond)
 		}
-		_ = syscall.Kill(os.Getpid(), syscall.SIGINT)
+		stop() // as SIGINT would: ctx is done
 	}()
 
 	tx := chanmq.Of(q, chanmq.JSON[int]()).Sender(ctx)

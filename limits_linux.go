@@ -90,10 +90,10 @@ func explainErrno(op, name string, err error, c *config) error {
 			// directory, which is mode 1777, sticky like /tmp: the queue's
 			// own mode does not matter, its owner does (the kernel's
 			// may_delete and check_sticky give EPERM).
-			if errno == unix.EACCES { // the directory itself denies writing
-				return explain(errno, "permission denied: the mqueue directory's mode (normally 1777) does not let this user remove queues; ask root")
-			}
-			return explain(errno, "permission denied: only the queue's owner, or a process with CAP_FOWNER such as root, may remove it, whatever the queue's mode (see `ls -l /dev/mqueue`; ask its owner)")
+			// The kernel says EPERM for "not the owner" and EACCES for a
+			// directory that denies writing, but glibc's mq_unlink (and so
+			// qemu-user, which runs on it) turns EPERM into EACCES: say both.
+			return explain(errno, "permission denied: only the queue's owner, or a process with CAP_FOWNER such as root, may remove it, whatever the queue's mode (see `ls -l /dev/mqueue`; ask its owner); for its owner too, if the mqueue directory's mode (normally 1777) was changed to deny writing")
 		}
 		return explain(errno, "permission denied: the queue's mode or owner does not let this user open it this way (see `ls -l /dev/mqueue`; ask its owner, or open ReadOnly/WriteOnly if that is all you need)")
 	case unix.ENOSPC:
