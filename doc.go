@@ -21,10 +21,10 @@
 //
 // Options are grouped by where they go, and the compiler checks it:
 //
-//	Open, CreateTemp                Create, Exclusive, MaxMessages, MessageSize, ReadOnly, WriteOnly
-//	receivers (Queue.Receiver...)   Buffer, EndOfStream, OnDecodeError, DeadLetter
-//	senders (Queue.Sender...)       Buffer, Priority, EndOfStream
-//	OpenReceiver(Of), OpenSender(Of)  any of Open's, plus the receiver's or sender's
+//	Open, CreateTemp                   Create, Exclusive, MaxMessages, MessageSize, ReadOnly, WriteOnly
+//	receivers (Queue.Receiver...)      Buffer, EndOfStream, OnDecodeError, DeadLetter
+//	senders (Queue.Sender...)          Buffer, Priority, EndOfStream
+//	OpenReceiver(Of), OpenSender(Of)   any of Open's, plus the receiver's or sender's
 //
 // # The one rule for pumps
 //
