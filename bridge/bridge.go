@@ -26,6 +26,9 @@ const (
 	// DefaultPrefetch is how many stream messages the in direction buffers
 	// (PullMaxMessages) when In.Prefetch is zero.
 	DefaultPrefetch = 64
+	// DefaultAckWait is the AckWait of a consumer that In creates when
+	// In.AckWait is zero (the server's own default).
+	DefaultAckWait = 30 * time.Second
 )
 
 // Run runs out and in (either may be nil) on nc until ctx is done or one

@@ -58,10 +58,11 @@ type In struct {
 	// message, or after the last one the bridge's journal knows was
 	// acknowledged). Without it a missing consumer is an error.
 	CreateConsumer bool
-	// AckWait and FilterSubject configure a consumer that Run creates. For
-	// a consumer that exists, a FilterSubject other than its own is an
-	// error (ErrConsumerConfig) and an AckWait other than its own a
-	// warning; zero values are not compared.
+	// AckWait and FilterSubject configure a consumer that Run creates
+	// (AckWait zero: DefaultAckWait). For a consumer that exists, a
+	// FilterSubject other than its own is an error (ErrConsumerConfig) and
+	// an AckWait other than its own a warning; zero values mean "not
+	// asked for", and are neither compared nor put in the advice.
 	AckWait       time.Duration
 	FilterSubject string
 	// Journal is the path of the file that remembers the stream sequences

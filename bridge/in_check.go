@@ -1,6 +1,7 @@
 package mqbridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -206,7 +207,7 @@ func (b *inBridge) createConsumer(ctx context.Context) (jetstream.Consumer, erro
 	cfg := jetstream.ConsumerConfig{
 		Durable:       in.Durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       in.AckWait,
+		AckWait:       cmp.Or(in.AckWait, DefaultAckWait),
 		FilterSubject: in.FilterSubject,
 		MaxAckPending: 4 * b.prefetch,
 	}
