@@ -109,7 +109,7 @@ func (b *inBridge) checkStream(ctx context.Context) (*jetstream.StreamInfo, erro
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("%w: stream %q does not exist: check -stream, or create it (`nats stream add %s --subjects ... --defaults`)", ErrStreamNotFound, name, name)
 		}
-		return nil, retryable{fmt.Errorf("stream %q: %w", name, err)}
+		return nil, retryable{fmt.Errorf("stream %q: %w", name, noJetStream(err))}
 	}
 	b.stream = s
 	return s.CachedInfo(), nil
