@@ -52,7 +52,7 @@ func (b *inBridge) moveOrphaned(ctx context.Context, gone *queueGone) error {
 		created       bool
 		openErr       error
 		moved, logged int
-		why           error // why the last message logged could not be moved
+		lastWhy       error // why the last message logged could not be moved
 	)
 	defer func() {
 		if to != nil {
@@ -76,6 +76,7 @@ func (b *inBridge) moveOrphaned(ctx context.Context, gone *queueGone) error {
 			}
 			break
 		}
+		var why error
 		switch {
 		case to == nil:
 			why = openErr
@@ -86,12 +87,19 @@ func (b *inBridge) moveOrphaned(ctx context.Context, gone *queueGone) error {
 			if errors.Is(why, chanmq.ErrFull) {
 				why = to.Send(mctx, data, prio)
 			}
+			switch {
+			case why == nil:
+			case ctx.Err() != nil:
+				why = fmt.Errorf("the bridge was stopped while it waited for room in queue %s", to.Name())
+			case mctx.Err() != nil:
+				why = fmt.Errorf("queue %s stayed full for %v", to.Name(), inMoveTimeout)
+			}
 		}
 		if why == nil {
 			moved++
 			continue
 		}
-		logged++
+		logged, lastWhy = logged+1, why
 		b.log.Error("a message the bridge delivered into the removed queue could not be moved into the queue its name leads to now; it is acknowledged to JetStream, and these bytes are its only copy",
 			"priority", prio, "bytes", len(data), "base64", base64.StdEncoding.EncodeToString(data), "err", why)
 	}
@@ -106,7 +114,7 @@ func (b *inBridge) moveOrphaned(ctx context.Context, gone *queueGone) error {
 	}
 	what.WriteString(", in their order and with their priorities")
 	if logged > 0 {
-		fmt.Fprintf(&what, "; %d could not be moved (the last: %v) and are logged above with their bytes (base64)", logged, why)
+		fmt.Fprintf(&what, "; %d could not be moved (the last: %v) and are logged above with their bytes (base64)", logged, lastWhy)
 	}
 	fmt.Fprintf(&what, "; what it pulled and did not deliver is not acknowledged, and JetStream redelivers it: %s", gone.restart(gone.recreated || to != nil))
 	return fmt.Errorf("%w%s", gone, what.String())
