@@ -37,8 +37,9 @@ import (
 // message in hand (taken from the old queue, not yet in the new one): one
 // per crash, as on the out side.
 
-// inMoveTimeout bounds how long moving waits for room in the new queue.
-const inMoveTimeout = 30 * time.Second
+// inMoveTimeout bounds how long moving waits for room in the new queue
+// (a variable for a test).
+var inMoveTimeout = 30 * time.Second
 
 // moveOrphaned moves what is left in the queue In holds, whose name leads
 // elsewhere now (gone says how), into the queue the name leads to, and
