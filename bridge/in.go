@@ -155,7 +155,7 @@ func (in *In) Run(ctx context.Context, nc *nats.Conn) (err error) {
 	err = b.run(runCtx)
 	stopWatch()
 	var gone *queueGone
-	if errors.As(context.Cause(runCtx), &gone) { // before any cancel of ctx
+	if errors.As(context.Cause(runCtx), &gone) { // the queue went before any cancel of ctx (which would be the cause)
 		return b.moveOrphaned(ctx, gone)
 	}
 	return unlessDone(ctx, err)
