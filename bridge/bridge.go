@@ -14,6 +14,12 @@ import (
 // 0; the in direction restores it, and reads a missing header as 0.
 const PriorityHeader = "Chanmq-Priority"
 
+// headerAllowance is what the headers the out direction adds (message
+// ID, expected stream, origin, priority) can take on top of a message's
+// bytes: out checks that the stream and the server take a queue's
+// MessageSize plus this, and in warns of a stream that takes more.
+const headerAllowance = 256
+
 // Defaults used when a field of Out or In is left zero.
 const (
 	// DefaultWindow is Out.Window's default.
@@ -26,6 +32,9 @@ const (
 	// DefaultPrefetch is how many stream messages the in direction buffers
 	// (PullMaxMessages) when In.Prefetch is zero.
 	DefaultPrefetch = 64
+	// DefaultAckWait is the AckWait of a consumer that In creates when
+	// In.AckWait is zero (the server's own default).
+	DefaultAckWait = 30 * time.Second
 )
 
 // Run runs out and in (either may be nil) on nc until ctx is done or one

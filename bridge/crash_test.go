@@ -135,54 +135,20 @@ func TestInSIGKILLLosesNothingAtMostOneDuplicatePerKill(t *testing.T) {
 	t.Parallel()
 	n, kills := crashPlan(t)
 	ts, _, js := startJetStream(t, jetstream.StreamConfig{Name: "INCRASH", Subjects: []string{"incrash"}})
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	for i := range n {
-		if _, err := js.PublishAsync("incrash", payload(i, 256)); err != nil {
-			t.Fatal(err)
-		}
-		if i%1000 == 999 || i == n-1 {
-			select {
-			case <-js.PublishAsyncComplete():
-			case <-time.After(60 * time.Second):
-				t.Fatal("publishing the test messages took over 60s")
-			}
-		}
-	}
+	publishNumbered(t, js, "incrash", 0, n, 256)
 	q := bridgetest.NewQueue(t, 10, 512)
-
-	var mu sync.Mutex
-	seen := map[int]int{}
-	var unique atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			b, _, err := q.Receive(ctx)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			k := msgNumber(b)
-			seen[k]++
-			if seen[k] == 1 {
-				unique.Add(1)
-			}
-			mu.Unlock()
-		}
-	}()
+	received := countQueue(t, q)
 	const ackWait = time.Second
 	t0 := time.Now()
-	p, made := crashLoop(t, ts, n, kills, unique.Load,
+	p, made := crashLoop(t, ts, n, kills, received.Unique,
 		"-server", ts.URL(), "-in", q.Name(), "-stream", "INCRASH", "-durable", "incrash",
 		"-create-consumer", "-ack-wait", ackWait.String(), "-journal", t.TempDir())
-	for unique.Load() < int64(n) {
+	for received.Unique() < int64(n) {
 		if err, done := p.Exited(); done {
 			t.Fatalf("bridge exited (%v):\n%s", err, p.Stderr)
 		}
 		if time.Since(t0) > 5*time.Minute {
-			t.Fatalf("%d of %d arrived:\n%s", unique.Load(), n, p.Stderr)
+			t.Fatalf("%d of %d arrived:\n%s", received.Unique(), n, p.Stderr)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -192,11 +158,7 @@ func TestInSIGKILLLosesNothingAtMostOneDuplicatePerKill(t *testing.T) {
 	for q.Len() > 0 {
 		time.Sleep(time.Millisecond)
 	}
-	cancel()
-	wg.Wait()
-	mu.Lock()
-	c := tally(n, seen)
-	mu.Unlock()
+	c := received.Stop(n)
 	t.Logf("in: %v kills=%d server_restarts=1 in %v", c, made, time.Since(t0).Round(time.Millisecond))
 	if c.lost != 0 || c.duplicates > made {
 		t.Errorf("want no loss and at most one duplicate per kill (%d): %v", made, c)
@@ -217,7 +179,7 @@ func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 	// down, and there is nothing left to fill the queue with.
 	resume := []chan struct{}{make(chan struct{}), make(chan struct{})}
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		for i := range n {
@@ -235,22 +197,7 @@ func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 			sent.Add(1)
 		}
 	}()
-	seen := map[int]int{}
-	var unique atomic.Int64
-	go func() {
-		defer wg.Done()
-		for unique.Load() < n {
-			b, _, err := dst.Receive(ctx)
-			if err != nil {
-				return
-			}
-			k := msgNumber(b)
-			seen[k]++
-			if seen[k] == 1 {
-				unique.Add(1)
-			}
-		}
-	}()
+	received := countQueue(t, dst)
 	// One process, both directions: src -> stream -> dst.
 	p := bridgetest.StartBridge(t, "-server", ts.URL(), "-out", src.Name(), "-subject", "down", "-window", "32",
 		"-in", dst.Name(), "-stream", "DOWN", "-durable", "down", "-create-consumer", "-ack-wait", "2s",
@@ -271,12 +218,12 @@ func TestServerDownBlocksSendersAndBothDirectionsResume(t *testing.T) {
 		t.Logf("server down at %d sent: the queue is full (%d) and the sender is blocked at %d", mark, src.Len(), sent.Load())
 		ts.Up()
 	}
-	waitFor(t, p, 60*time.Second, func() bool { return unique.Load() >= n })
+	waitFor(t, p, 60*time.Second, func() bool { return received.Unique() >= n })
 	time.Sleep(2 * time.Second) // late duplicates, if any
 	p.Stop(t)
 	cancel()
 	wg.Wait()
-	c := tally(n, seen)
+	c := received.Stop(n)
 	t.Logf("server stopped twice mid-stream: %v", c)
 	if c.lost != 0 || c.duplicates != 0 {
 		t.Errorf("want no loss and no duplicate: %v", c)

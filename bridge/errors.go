@@ -20,9 +20,15 @@ var (
 	// ErrStreamMismatch: Out.Subject is captured by a stream other than
 	// Out.Stream.
 	ErrStreamMismatch = errors.New("subject captured by another stream")
-	// ErrQueueReplaced: Out.Queue's name no longer leads to the queue Out
-	// holds (it was removed, and perhaps created again): Out forwarded
-	// what was left in the queue it held, and stopped.
+	// ErrQueueReplaced: the name of Out.Queue or In.Queue no longer leads
+	// to the queue the bridge holds (it was removed, and perhaps created
+	// again), so no program can reach that queue any more. Out forwarded
+	// what was left in it, and stopped. In stopped pulling and sending, and
+	// moved what it had delivered into it and no program had taken into
+	// the queue the name leads to now (created again, with the same sizes
+	// and mode 0600, if there was none); the message says how many, and
+	// logs with their bytes those it could not move. Restart the bridge to
+	// bridge the queue the name leads to.
 	ErrQueueReplaced = errors.New("queue removed or replaced")
 	// ErrConsumerNotFound: In.Durable does not exist on In.Stream (at
 	// start, without In.CreateConsumer), or was deleted while In ran.

@@ -7,11 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/chanmq/chanmq"
 	"github.com/chanmq/chanmq/bridge/internal/bridgetest"
+	"github.com/chanmq/chanmq/internal/testutil"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -102,6 +105,28 @@ func runInBackground(t testing.TB, fn func(ctx context.Context) error) (stop fun
 	return stop
 }
 
+// goRun runs fn (a bridge's Run) in a goroutine; the channel delivers
+// its error.
+func goRun(fn func() error) <-chan error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	return done
+}
+
+// runEnded waits up to testutil.Patience for the error done delivers, and
+// fails t if none comes, saying what the bridge still does (still).
+func runEnded(t testing.TB, done <-chan error, still string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		t.Logf("Run: %v", err)
+		return err
+	case <-time.After(testutil.Patience):
+		t.Fatalf("Run %s after %v", still, testutil.Patience)
+		return nil
+	}
+}
+
 // receiveN receives n messages from q within d.
 func receiveN(t testing.TB, q *chanmq.Queue, n int, d time.Duration) []chanmq.Message {
 	t.Helper()
@@ -167,4 +192,68 @@ func streamNumbers(t testing.TB, js jetstream.JetStream, stream string) map[int]
 		}
 	}
 	return seen
+}
+
+// publishNumbered publishes payload(i, size) to subject for i from first
+// to first+n-1, in order, and waits until the stream stored them.
+func publishNumbered(t testing.TB, js jetstream.JetStream, subject string, first, n, size int) {
+	t.Helper()
+	for i := first; i < first+n; i++ {
+		if _, err := js.PublishAsync(subject, payload(i, size)); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 || i == first+n-1 { // nats.go holds at most 4000 unacknowledged
+			select {
+			case <-js.PublishAsyncComplete():
+			case <-time.After(testutil.Patience):
+				t.Fatalf("publishing the test messages took over %v", testutil.Patience)
+			}
+		}
+	}
+}
+
+// queueCounter receives from a queue in a goroutine, counting the
+// messages by number (msgNumber), until it is stopped.
+type queueCounter struct {
+	mu     sync.Mutex
+	seen   map[int]int
+	unique atomic.Int64
+	stop   context.CancelFunc
+	done   chan struct{}
+}
+
+// countQueue starts counting what q receives; it stops when t ends, if
+// Stop did not stop it before.
+func countQueue(t testing.TB, q *chanmq.Queue) *queueCounter {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &queueCounter{seen: map[int]int{}, stop: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		for {
+			b, _, err := q.Receive(ctx)
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			k := msgNumber(b)
+			if c.seen[k]++; c.seen[k] == 1 {
+				c.unique.Add(1)
+			}
+			c.mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() { c.Stop(0) })
+	return c
+}
+
+// Unique is how many distinct messages arrived so far.
+func (c *queueCounter) Unique() int64 { return c.unique.Load() }
+
+// Stop stops receiving and tallies what arrived of n messages.
+func (c *queueCounter) Stop(n int) counts {
+	c.stop()
+	<-c.done
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return tally(n, c.seen)
 }

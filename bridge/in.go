@@ -46,9 +46,18 @@ const (
 // again, from where the bridge was, with CreateConsumer, and is an error
 // (ErrConsumerNotFound) without it; a deleted stream is an error
 // (ErrStreamNotFound). A message that an Out reading this same queue
-// published is an error (ErrLoop), before it is delivered.
+// published is an error (ErrLoop), before it is delivered. It checks
+// every second that the queue's name still leads to Queue
+// (queue_watch.go); a queue removed under it is an error
+// (ErrQueueReplaced), after what it had delivered into that queue was
+// moved to the queue the name leads to (in_orphaned.go).
 type In struct {
-	// Queue is the local queue, open for sending. Run does not close it.
+	// Queue is the local queue, open for sending, and for receiving too
+	// where the user may (Open without ReadOnly or WriteOnly): if the
+	// queue is removed under Run, Run takes back what it delivered into
+	// it and no program took, and moves it (ErrQueueReplaced); from a
+	// write-only Queue it cannot, and says how many messages the removed
+	// queue takes with it. Run does not close it.
 	Queue *chanmq.Queue
 	// Stream and Durable name the stream and its durable pull consumer.
 	Stream, Durable string
@@ -58,10 +67,11 @@ type In struct {
 	// message, or after the last one the bridge's journal knows was
 	// acknowledged). Without it a missing consumer is an error.
 	CreateConsumer bool
-	// AckWait and FilterSubject configure a consumer that Run creates. For
-	// a consumer that exists, a FilterSubject other than its own is an
-	// error (ErrConsumerConfig) and an AckWait other than its own a
-	// warning; zero values are not compared.
+	// AckWait and FilterSubject configure a consumer that Run creates
+	// (AckWait zero: DefaultAckWait). For a consumer that exists, a
+	// FilterSubject other than its own is an error (ErrConsumerConfig) and
+	// an AckWait other than its own a warning; zero values mean "not
+	// asked for", and are neither compared nor put in the advice.
 	AckWait       time.Duration
 	FilterSubject string
 	// Journal is the path of the file that remembers the stream sequences
@@ -133,17 +143,38 @@ func (in *In) Run(ctx context.Context, nc *nats.Conn) (err error) {
 	}
 	defer b.jf.close()
 	defer b.watch.stop()
+	// runCtx ends when the queue's name leads elsewhere (watchQueue): the
+	// bridge then stops pulling and sending at once, and moves what it
+	// delivered into the queue it holds (in_orphaned.go).
+	runCtx, leave := context.WithCancelCause(ctx)
+	defer leave(nil)
+	stopWatch := startQueueWatch(runCtx, in.Queue, chanmq.WriteOnly(), b.log, func(reason *queueGone) {
+		b.log.Warn("the queue's name no longer leads to the queue the bridge holds; stopping, and moving what is left in it to the queue the name leads to now", "err", reason)
+		leave(reason)
+	})
+	err = b.run(runCtx)
+	stopWatch()
+	var gone *queueGone
+	if errors.As(context.Cause(runCtx), &gone) { // the queue went before any cancel of ctx (which would be the cause)
+		return b.moveOrphaned(ctx, gone)
+	}
+	return unlessDone(ctx, err)
+}
+
+// run validates, then forwards until ctx is done or a fault stops it,
+// validating again whenever the consumer or its stream changed.
+func (b *inBridge) run(ctx context.Context) error {
 	if err := b.start(ctx); err != nil {
-		return unlessDone(ctx, err)
+		return err
 	}
 	for {
 		err := b.forward(ctx)
 		var ch *changed
 		if !errors.As(err, &ch) {
-			return unlessDone(ctx, err)
+			return err
 		}
 		if err := b.revalidate(ctx, ch); err != nil {
-			return unlessDone(ctx, err)
+			return err
 		}
 	}
 }

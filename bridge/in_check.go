@@ -1,6 +1,7 @@
 package mqbridge
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,7 +109,7 @@ func (b *inBridge) checkStream(ctx context.Context) (*jetstream.StreamInfo, erro
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, fmt.Errorf("%w: stream %q does not exist: check -stream, or create it (`nats stream add %s --subjects ... --defaults`)", ErrStreamNotFound, name, name)
 		}
-		return nil, retryable{fmt.Errorf("stream %q: %w", name, err)}
+		return nil, retryable{fmt.Errorf("stream %q: %w", name, noJetStream(err))}
 	}
 	b.stream = s
 	return s.CachedInfo(), nil
@@ -206,7 +207,7 @@ func (b *inBridge) createConsumer(ctx context.Context) (jetstream.Consumer, erro
 	cfg := jetstream.ConsumerConfig{
 		Durable:       in.Durable,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       in.AckWait,
+		AckWait:       cmp.Or(in.AckWait, DefaultAckWait),
 		FilterSubject: in.FilterSubject,
 		MaxAckPending: 4 * b.prefetch,
 	}

@@ -28,11 +28,7 @@ func TestInDurableDeletedExitsWithTheConsumerAddCommand(t *testing.T) {
 	if _, err := js.CreateConsumer(ctx, "GONE", jetstream.ConsumerConfig{Durable: "gone", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
 		t.Fatal(err)
 	}
-	for i := range 20 {
-		if _, err := js.Publish(ctx, "gone", payload(i, 64)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishNumbered(t, js, "gone", 0, 20, 64)
 	q := bridgetest.NewQueue(t, 4, 128)
 	p := bridgetest.StartBridge(t, "-server", nc.ConnectedUrl(), "-in", q.Name(), "-stream", "GONE", "-durable", "gone",
 		"-journal", t.TempDir())
@@ -73,16 +69,7 @@ func TestInDurableDeletedIsCreatedAgainWithCreateConsumer(t *testing.T) {
 	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "AGAIN", Subjects: []string{"again"}})
 	ctx := context.Background()
 	const n = 400
-	for i := range n {
-		if _, err := js.PublishAsync("again", payload(i, 64)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(testutil.Patience):
-		t.Fatal("publishing took too long")
-	}
+	publishNumbered(t, js, "again", 0, n, 64)
 	q := bridgetest.NewQueue(t, 4, 128)
 	dir := t.TempDir()
 	p := bridgetest.StartBridge(t, "-server", nc.ConnectedUrl(), "-in", q.Name(), "-stream", "AGAIN", "-durable", "again",
@@ -118,7 +105,7 @@ func TestInDurableDeletedIsCreatedAgainWithCreateConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	receive(n)
-	waitAllAcked(t, js, "AGAIN", "again")
+	bridgetest.WaitAllAcked(t, js, "AGAIN", "again")
 	p.Stop(t)
 	drainQueue(t, q, seen)
 	c := tally(n, seen)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/chanmq/chanmq"
 	"github.com/chanmq/chanmq/internal/testutil"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // logRecorder is a slog handler that keeps the messages of the records it
@@ -128,23 +127,6 @@ func drainQueue(t testing.TB, q *chanmq.Queue, seen map[int]int) {
 		}
 		seen[msgNumber(b)]++
 	}
-}
-
-// waitAllAcked waits until the durable has no message pending or waiting
-// for an acknowledgement: whatever the bridge acknowledged is in the
-// queue by then (it acknowledges after the send).
-func waitAllAcked(t testing.TB, js jetstream.JetStream, stream, durable string) {
-	t.Helper()
-	testutil.WaitFor(t, "every message of "+stream+" acknowledged", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := js.Consumer(ctx, stream, durable)
-		if err != nil {
-			return false
-		}
-		info := c.CachedInfo()
-		return info.NumAckPending == 0 && info.NumPending == 0
-	})
 }
 
 // journalInode is the inode of the journal at path: a rewrite renames a

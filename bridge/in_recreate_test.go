@@ -43,15 +43,7 @@ func streamRecreatedWhileBlocked(t *testing.T, waitNoticed bool) {
 	_, nc, js := startJetStream(t, scfg)
 	ctx := context.Background()
 	const old, fresh, first = 30, 20, 100 // the new stream's messages are numbered from 100
-	publish := func(from, n int) {
-		t.Helper()
-		for i := from; i < from+n; i++ {
-			if _, err := js.Publish(ctx, "recr", payload(i, 64)); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	publish(0, old)
+	publishNumbered(t, js, "recr", 0, old, 64)
 	q := bridgetest.NewQueue(t, 4, 128)
 	log, rec := newLogRecorder(t)
 	const ackWait = 2 * time.Second
@@ -88,7 +80,7 @@ func streamRecreatedWhileBlocked(t *testing.T, waitNoticed bool) {
 	if _, err := js.CreateStream(ctx, scfg); err != nil {
 		t.Fatal(err)
 	}
-	publish(first, fresh)
+	publishNumbered(t, js, "recr", first, fresh, 64)
 	ccfg := jetstream.ConsumerConfig{Durable: "recr", AckPolicy: jetstream.AckExplicitPolicy, AckWait: ackWait, MaxAckPending: 32}
 	if _, err := js.CreateOrUpdateConsumer(ctx, "RECR", ccfg); err != nil {
 		t.Fatal(err)
@@ -112,7 +104,7 @@ func streamRecreatedWhileBlocked(t *testing.T, waitNoticed bool) {
 			got++
 		}
 	}
-	waitAllAcked(t, js, "RECR", "recr")
+	bridgetest.WaitAllAcked(t, js, "RECR", "recr")
 	drainQueue(t, q, seen)
 	newSeen, oldSeen := map[int]int{}, 0
 	for k, n := range seen {

@@ -6,8 +6,6 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,44 +49,14 @@ func TestInServerSIGKILLAfterJournalRewritesAtMostOneDuplicatePerCrash(t *testin
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "SKILL", Subjects: []string{"skill"}, Storage: jetstream.FileStorage}); err != nil {
 		t.Fatal(err)
 	}
-	for i := range n {
-		if _, err := js.PublishAsync("skill", payload(i, 128)); err != nil {
-			t.Fatal(err)
-		}
-		if i%1000 == 999 || i == n-1 {
-			select {
-			case <-js.PublishAsyncComplete():
-			case <-time.After(testutil.Patience):
-				t.Fatal("publishing the test messages took too long")
-			}
-		}
-	}
+	publishNumbered(t, js, "skill", 0, n, 128)
 	// A clean restart writes every message to the store: the kills below
 	// then test the consumer's state, not the stream's last writes.
 	srv.Stop()
 	srv.Start()
 
 	q := bridgetest.NewQueue(t, 10, 256)
-	var mu sync.Mutex
-	seen := map[int]int{}
-	var unique atomic.Int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			b, _, err := q.Receive(ctx)
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			k := msgNumber(b)
-			if seen[k]++; seen[k] == 1 {
-				unique.Add(1)
-			}
-			mu.Unlock()
-		}
-	}()
+	received := countQueue(t, q)
 
 	dir := t.TempDir()
 	journal := filepath.Join(dir, "in.journal")
@@ -103,7 +71,7 @@ func TestInServerSIGKILLAfterJournalRewritesAtMostOneDuplicatePerCrash(t *testin
 			if err, done := p.Exited(); done {
 				t.Fatalf("bridge exited (%v):\n%s", err, p.Stderr)
 			}
-			return unique.Load() >= min
+			return received.Unique() >= min
 		})
 	}
 	// killAtRewrite SIGKILLs the server as soon as the journal is
@@ -118,7 +86,7 @@ func TestInServerSIGKILLAfterJournalRewritesAtMostOneDuplicatePerCrash(t *testin
 		})
 		seenAt := time.Now()
 		srv.Kill()
-		t.Logf("server SIGKILLed %v after the journal rewrite %s (at %d delivered)", time.Since(seenAt).Round(time.Microsecond), what, unique.Load())
+		t.Logf("server SIGKILLed %v after the journal rewrite %s (at %d delivered)", time.Since(seenAt).Round(time.Microsecond), what, received.Unique())
 		srv.Start()
 	}
 	bridgeKills, serverKills := 0, 0
@@ -132,22 +100,18 @@ func TestInServerSIGKILLAfterJournalRewritesAtMostOneDuplicatePerCrash(t *testin
 		p = bridgetest.StartBridgeEnv(t, env, args...)
 		killAtRewrite(inode, "at the bridge's start")
 		serverKills++
-		waitProgress(unique.Load() + n/10)
+		waitProgress(received.Unique() + n/10)
 	}
 	for range compacts {
 		killAtRewrite(journalInodeOr(journal, 0), "at a compaction")
 		serverKills++
-		waitProgress(unique.Load() + n/10)
+		waitProgress(received.Unique() + n/10)
 	}
 	waitProgress(n)
-	waitAllAcked(t, js, "SKILL", "skill")
+	bridgetest.WaitAllAcked(t, js, "SKILL", "skill")
 	p.Stop(t)
 	testutil.WaitFor(t, "the queue drained", func() bool { return q.Len() == 0 })
-	cancel()
-	wg.Wait()
-	mu.Lock()
-	c := tally(n, seen)
-	mu.Unlock()
+	c := received.Stop(n)
 	t.Logf("in: %v; bridge kills %d, server kills %d, in %v", c, bridgeKills, serverKills, time.Since(t0).Round(time.Millisecond))
 	if c.lost != 0 || c.duplicates > bridgeKills+serverKills {
 		t.Errorf("want no loss and at most one duplicate per crash (%d): %v", bridgeKills+serverKills, c)

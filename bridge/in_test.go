@@ -4,14 +4,19 @@ package mqbridge_test
 
 import (
 	"context"
+	"encoding/base64"
+	"errors"
+	"log/slog"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/chanmq/chanmq"
 	mqbridge "github.com/chanmq/chanmq/bridge"
 	"github.com/chanmq/chanmq/bridge/internal/bridgetest"
+	"github.com/chanmq/chanmq/internal/testutil"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -21,11 +26,7 @@ func TestInFullQueueHeldLongerThanAckWaitGivesNoDuplicate(t *testing.T) {
 	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "FULL", Subjects: []string{"full"}})
 	const n = 40
 	ctx := context.Background()
-	for i := range n {
-		if _, err := js.Publish(ctx, "full", payload(i, 32)); err != nil {
-			t.Fatal(err)
-		}
-	}
+	publishNumbered(t, js, "full", 0, n, 32)
 	q := bridgetest.NewQueue(t, 2, 128)
 	const ackWait = 300 * time.Millisecond
 	in := &mqbridge.In{Queue: q, Stream: "FULL", Durable: "full", CreateConsumer: true, AckWait: ackWait,
@@ -144,5 +145,70 @@ func TestInRefusesWhatTheQueueCannotTake(t *testing.T) {
 	}
 	if err := stop(); err != nil {
 		t.Fatalf("Run: %v", err)
+	}
+}
+
+// An In given a write-only queue cannot take back what it delivered into
+// it when the queue is removed under it: Run must stop within seconds and
+// say how many messages the removed queue takes with it, not go on
+// sending into a queue no program can open (the command holds its queue
+// read-write where it may: its test covers the move).
+func TestInWithAWriteOnlyQueueSaysWhatTheRemovedQueueTakesWithIt(t *testing.T) {
+	t.Parallel()
+	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "WO", Subjects: []string{"wo"}})
+	ctx := context.Background()
+	publishNumbered(t, js, "wo", 0, 3, 64)
+	q := bridgetest.NewQueue(t, 2, 128)
+	wq, err := chanmq.Open(q.Name(), chanmq.WriteOnly())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wq.Close()
+	in := &mqbridge.In{Queue: wq, Stream: "WO", Durable: "wo", CreateConsumer: true, Journal: filepath.Join(t.TempDir(), "in"), Log: quietLog(t)}
+	done := goRun(func() error { return in.Run(ctx, nc) })
+	testutil.WaitFor(t, "the bridge to fill the queue", func() bool { return q.Len() == q.Cap() })
+	if err := chanmq.Unlink(q.Name()); err != nil {
+		t.Fatal(err)
+	}
+	if err := runEnded(t, done, "still sends into a removed queue"); !errors.Is(err, mqbridge.ErrQueueReplaced) || !strings.Contains(err.Error(), "cannot take back the 2 left") {
+		t.Fatalf("Run = %v, want ErrQueueReplaced saying that 2 messages are left in the removed queue", err)
+	}
+}
+
+// The queue the name leads to after a removal has no room, and no program
+// makes any: an In moving what it delivered into the removed queue waits
+// a bounded time, then logs each message it could not move with its
+// bytes, and Run says so. (Not parallel: it shortens the wait.)
+func TestInLogsWhatTheQueueTheNameLeadsToHasNoRoomFor(t *testing.T) {
+	defer mqbridge.SetInMoveTimeout(time.Second)()
+	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "NOROOM", Subjects: []string{"noroom"}})
+	publishNumbered(t, js, "noroom", 0, 3, 64)
+	q := bridgetest.NewQueue(t, 2, 128) // read-write: the bridge can take back what it sent
+	log, rec := newLogRecorder(t)
+	in := &mqbridge.In{Queue: q, Stream: "NOROOM", Durable: "noroom", CreateConsumer: true, Journal: filepath.Join(t.TempDir(), "in"), Log: log}
+	done := goRun(func() error { return in.Run(context.Background(), nc) })
+	testutil.WaitFor(t, "the bridge to fill the queue", func() bool { return q.Len() == q.Cap() })
+	if err := chanmq.Unlink(q.Name()); err != nil {
+		t.Fatal(err)
+	}
+	full, err := chanmq.Open(q.Name(), chanmq.Create(0o600), chanmq.MaxMessages(1), chanmq.MessageSize(128)) // unlinked by q's cleanup
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer full.Close()
+	if err := full.TrySend([]byte("another program's"), 0); err != nil {
+		t.Fatal(err)
+	}
+	err = runEnded(t, done, "still waits for room")
+	if want := "2 could not be moved (the last: queue " + q.Name() + " stayed full for 1s)"; !errors.Is(err, mqbridge.ErrQueueReplaced) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Run = %v, want ErrQueueReplaced saying %q", err, want)
+	}
+	for i := range 2 {
+		if b64 := base64.StdEncoding.EncodeToString(payload(i, 64)); !rec.has(slog.LevelError, "base64="+b64) {
+			t.Errorf("message %d is not logged with its bytes (%s)", i, b64)
+		}
+	}
+	if l := q.Len(); l != 0 {
+		t.Errorf("%d messages left in the removed queue", l)
 	}
 }

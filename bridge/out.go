@@ -3,6 +3,7 @@ package mqbridge
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -168,17 +169,12 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) (err error) {
 	}()
 
 	// queueCtx ends when the queue's name leads elsewhere (watchQueue).
-	queueCtx, queueGone := context.WithCancelCause(runCtx)
-	defer queueGone(nil)
-	watchCtx, stopWatcher := context.WithCancel(runCtx)
-	watcherDone := make(chan struct{})
-	go func() {
-		defer close(watcherDone)
-		watchQueue(watchCtx, o.Queue, b.log, func(reason error) {
-			b.log.Warn("the queue's name no longer leads to the queue the bridge holds; forwarding what is left in it, then stopping", "err", reason)
-			queueGone(reason)
-		})
-	}()
+	queueCtx, leave := context.WithCancelCause(runCtx)
+	defer leave(nil)
+	stopWatch := startQueueWatch(runCtx, o.Queue, chanmq.ReadOnly(), b.log, func(reason *queueGone) {
+		b.log.Warn("the queue's name no longer leads to the queue the bridge holds; forwarding what is left in it, then stopping", "err", reason)
+		leave(reason)
+	})
 
 	if len(recovered) > 0 {
 		b.log.Info("republishing journaled messages not acknowledged before the last stop", "count", len(recovered))
@@ -187,8 +183,7 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) (err error) {
 	if err == nil || ctx.Err() != nil || errors.Is(err, ErrQueueReplaced) {
 		b.drain(o.DrainTimeout)
 	}
-	stopWatcher()
-	<-watcherDone
+	stopWatch()
 	stopRetrier()
 	<-retrierDone
 	ferr := b.finish()
@@ -199,6 +194,9 @@ func (o *Out) Run(ctx context.Context, nc *nats.Conn) (err error) {
 	}
 	if err == nil && ferr != nil {
 		err = journalError(o.Journal, ferr)
+	}
+	if gone := (*queueGone)(nil); errors.As(err, &gone) {
+		err = fmt.Errorf("%w; the bridge forwarded what was left in it: %s", err, gone.restart(gone.recreated))
 	}
 	return err
 }

@@ -11,10 +11,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// headerAllowance is what the headers the bridge adds (message ID,
-// priority, expected stream) can take on top of a message's bytes.
-const headerAllowance = 256
-
 // check verifies at start-up what can be verified: a stream captures the
 // subject, its message size limit and the server's max_payload hold the
 // queue's largest message. It sets b.stream and b.streamH.

@@ -72,8 +72,7 @@ func TestOutStopsWhenItsQueueIsRemoved(t *testing.T) {
 	_, nc, js := startJetStream(t, jetstream.StreamConfig{Name: "GONE", Subjects: []string{"gone"}})
 	q := bridgetest.NewQueue(t, 4, 128)
 	out := &mqbridge.Out{Queue: q, Subject: "gone", Journal: filepath.Join(t.TempDir(), "out"), Log: quietLog(t)}
-	done := make(chan error, 1)
-	go func() { done <- out.Run(context.Background(), nc) }()
+	done := goRun(func() error { return out.Run(context.Background(), nc) })
 	if err := q.Send(context.Background(), payload(0, 64), 0); err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +80,7 @@ func TestOutStopsWhenItsQueueIsRemoved(t *testing.T) {
 	if err := chanmq.Unlink(q.Name()); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, mqbridge.ErrQueueReplaced) || !strings.Contains(err.Error(), "was removed") {
-			t.Fatalf("Run = %v, want ErrQueueReplaced saying the queue was removed", err)
-		}
-		t.Logf("%v", err)
-	case <-time.After(testutil.Patience):
-		t.Fatalf("Run still waits on a removed queue after %v", testutil.Patience)
+	if err := runEnded(t, done, "still waits on a removed queue"); !errors.Is(err, mqbridge.ErrQueueReplaced) || !strings.Contains(err.Error(), "was removed") {
+		t.Fatalf("Run = %v, want ErrQueueReplaced saying the queue was removed", err)
 	}
 }

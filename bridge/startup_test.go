@@ -5,6 +5,7 @@ package mqbridge_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,39 +24,38 @@ func TestStartUpChecksSayWhatToDo(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	// Each error is of a kind callers can test with errors.Is; where the
-	// fix is a flag or a command, the message names it (advice).
+	// fix is a flag or a command, the message names it (advice). Each
+	// case is an Out or an In, given the queue and a journal of its own.
 	cases := []struct {
 		name   string
-		run    func() error
+		out    *mqbridge.Out
+		in     *mqbridge.In
 		is     error
 		advice string
 	}{
-		{"out, no stream for the subject", func() error {
-			return (&mqbridge.Out{Queue: q, Subject: "nowhere", Journal: filepath.Join(dir, "o1")}).Run(ctx, nc)
-		}, mqbridge.ErrStreamNotFound, "`nats stream add STREAM --subjects nowhere --dupe-window 2h --max-msg-size 4352 --defaults`"},
-		{"out, the stream named does not exist", func() error {
-			return (&mqbridge.Out{Queue: q, Subject: "odd.$x", Stream: "JOBS", Journal: filepath.Join(dir, "o4")}).Run(ctx, nc)
-		}, mqbridge.ErrStreamNotFound, "`nats stream add JOBS --subjects 'odd.$x' "},
+		{name: "out, no stream for the subject", out: &mqbridge.Out{Subject: "nowhere"},
+			is: mqbridge.ErrStreamNotFound, advice: "`nats stream add STREAM --subjects nowhere --dupe-window 2h --max-msg-size 4352 --defaults`"},
+		{name: "out, the stream named does not exist", out: &mqbridge.Out{Subject: "odd.$x", Stream: "JOBS"},
+			is: mqbridge.ErrStreamNotFound, advice: "`nats stream add JOBS --subjects 'odd.$x' "},
 		// Issue 17 item 16: the stream exists, so `nats stream add` would
 		// fail; its subjects must be kept (--subjects replaces them).
-		{"out, the stream named exists and does not capture the subject", func() error {
-			return (&mqbridge.Out{Queue: q, Subject: "nowhere", Stream: "SMALL", Journal: filepath.Join(dir, "o5")}).Run(ctx, nc)
-		}, mqbridge.ErrStreamNotFound, "`nats stream edit SMALL --subjects small --subjects nowhere`"},
-		{"out, stream max message size below the queue's", func() error {
-			return (&mqbridge.Out{Queue: q, Subject: "small", Journal: filepath.Join(dir, "o2")}).Run(ctx, nc)
-		}, mqbridge.ErrSizeLimit, "--max-msg-size"},
-		{"out, wrong stream named", func() error {
-			return (&mqbridge.Out{Queue: q, Subject: "small", Stream: "OTHER", Journal: filepath.Join(dir, "o3")}).Run(ctx, nc)
-		}, mqbridge.ErrStreamMismatch, ""},
-		{"in, missing stream", func() error {
-			return (&mqbridge.In{Queue: q, Stream: "NOPE", Durable: "d", Journal: filepath.Join(dir, "i1")}).Run(ctx, nc)
-		}, mqbridge.ErrStreamNotFound, ""},
-		{"in, missing consumer", func() error {
-			return (&mqbridge.In{Queue: q, Stream: "SMALL", Durable: "d", Journal: filepath.Join(dir, "i2")}).Run(ctx, nc)
-		}, mqbridge.ErrConsumerNotFound, "-create-consumer"},
+		{name: "out, the stream named exists and does not capture the subject", out: &mqbridge.Out{Subject: "nowhere", Stream: "SMALL"},
+			is: mqbridge.ErrStreamNotFound, advice: "`nats stream edit SMALL --subjects small --subjects nowhere`"},
+		{name: "out, stream max message size below the queue's", out: &mqbridge.Out{Subject: "small"}, is: mqbridge.ErrSizeLimit, advice: "--max-msg-size"},
+		{name: "out, wrong stream named", out: &mqbridge.Out{Subject: "small", Stream: "OTHER"}, is: mqbridge.ErrStreamMismatch},
+		{name: "in, missing stream", in: &mqbridge.In{Stream: "NOPE", Durable: "d"}, is: mqbridge.ErrStreamNotFound},
+		{name: "in, missing consumer", in: &mqbridge.In{Stream: "SMALL", Durable: "d"}, is: mqbridge.ErrConsumerNotFound, advice: "-create-consumer"},
 	}
-	for _, c := range cases {
-		err := c.run()
+	for i, c := range cases {
+		journal := filepath.Join(dir, fmt.Sprint(i))
+		var err error
+		if c.out != nil {
+			c.out.Queue, c.out.Journal = q, journal
+			err = c.out.Run(ctx, nc)
+		} else {
+			c.in.Queue, c.in.Journal = q, journal
+			err = c.in.Run(ctx, nc)
+		}
 		if !errors.Is(err, c.is) || !strings.Contains(err.Error(), c.advice) {
 			t.Errorf("%s: got %v, want %v (saying %q)", c.name, err, c.is, c.advice)
 		} else {

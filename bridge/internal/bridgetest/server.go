@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chanmq/chanmq/internal/testutil"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -124,4 +125,21 @@ func (ts *Server) JetStream(t testing.TB, streams ...jetstream.StreamConfig) (*n
 		}
 	}
 	return nc, js
+}
+
+// WaitAllAcked waits until the durable consumer of stream has no message
+// pending or awaiting an acknowledgement: whatever an in-bridge
+// acknowledged is in its queue by then (it acknowledges after the send).
+func WaitAllAcked(t testing.TB, js jetstream.JetStream, stream, durable string) {
+	t.Helper()
+	testutil.WaitFor(t, "every message of "+stream+" acknowledged", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err := js.Consumer(ctx, stream, durable)
+		if err != nil {
+			return false
+		}
+		info := c.CachedInfo()
+		return info.NumAckPending == 0 && info.NumPending == 0
+	})
 }

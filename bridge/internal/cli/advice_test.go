@@ -26,8 +26,11 @@ func TestFaultsSayWhatToDoInTheirLastLine(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"a server without JetStream (issue 17 item 9)",
+		{"-out against a server without JetStream (issue 17 item 9)",
 			[]string{"-server", noJS.URL(), "-out", q.Name(), "-subject", "jobs.work"},
+			"JetStream is not enabled on the server (or for this account): start nats-server with -js"},
+		{"-in against a server without JetStream",
+			[]string{"-server", noJS.URL(), "-in", q.Name(), "-stream", "JOBS", "-durable", "d"},
 			"JetStream is not enabled on the server (or for this account): start nats-server with -js"},
 		{"tls:// against a server without TLS (issue 17 item 10)",
 			[]string{"-server", strings.Replace(plain.URL(), "nats://", "tls://", 1), "-out", q.Name(), "-subject", "jobs.work"},

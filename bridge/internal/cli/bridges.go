@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"slices"
 
 	"github.com/chanmq/chanmq"
 	mqbridge "github.com/chanmq/chanmq/bridge"
@@ -32,7 +33,17 @@ func (c *config) bridges(log *slog.Logger) (out *mqbridge.Out, in *mqbridge.In, 
 			Fsync: c.fsync, Window: c.window, Log: log}
 	}
 	if c.in != "" {
-		q, err := c.openQueue("-in", c.in, chanmq.WriteOnly())
+		// The in-bridge only sends, but it opens its queue for receiving
+		// too where it may: if the queue is removed under it, it takes back
+		// what it delivered into it and no program took, and moves it into
+		// the queue the name leads to (mqbridge.ErrQueueReplaced).
+		q, err := c.openQueue("-in", c.in)
+		if errors.Is(err, fs.ErrPermission) {
+			if q, err = c.openQueue("-in", c.in, chanmq.WriteOnly()); err == nil {
+				log.Warn("this user may send to the queue but not receive from it, so the bridge holds it write-only: if the queue is removed under the bridge, "+
+					"what it delivered into it and no program took cannot be moved, and is lost with it", "queue", c.in)
+			}
+		}
 		if err != nil {
 			closeQueues()
 			return nil, nil, nil, err
@@ -45,12 +56,12 @@ func (c *config) bridges(log *slog.Logger) (out *mqbridge.Out, in *mqbridge.In, 
 	return out, in, closeQueues, nil
 }
 
-// openQueue opens name, given by flagName, in direction dir (ReadOnly for
-// out, WriteOnly for in), creating it with mode 0600, and -max and -size,
-// when -create is set. Its errors say what to do in the command's terms
-// (its flags, the chanmq command), not in the library's.
-func (c *config) openQueue(flagName, name string, dir chanmq.OpenOption) (*chanmq.Queue, error) {
-	opts := []chanmq.OpenOption{dir}
+// openQueue opens name, given by flagName, with access (ReadOnly or
+// WriteOnly; none: for both), creating it with mode 0600, and -max and
+// -size, when -create is set. Its errors say what to do in the command's
+// terms (its flags, the chanmq command), not in the library's.
+func (c *config) openQueue(flagName, name string, access ...chanmq.OpenOption) (*chanmq.Queue, error) {
+	opts := slices.Clone(access)
 	if c.createQueue {
 		opts = append(opts, chanmq.Create(0o600))
 		if c.maxMsgs > 0 {
@@ -70,7 +81,7 @@ func (c *config) openQueue(flagName, name string, dir chanmq.OpenOption) (*chanm
 		return nil, fmt.Errorf("queue %s does not exist: add -create to create it (mode 0600; -max and -size give its sizes), "+
 			"or create it first (`chanmq create %s`)", name, name)
 	case errors.Is(err, chanmq.ErrAttrMismatch):
-		return nil, c.sizesDiffer(flagName, name, dir)
+		return nil, c.sizesDiffer(flagName, name, access)
 	}
 	return nil, err
 }
@@ -78,7 +89,7 @@ func (c *config) openQueue(flagName, name string, dir chanmq.OpenOption) (*chanm
 // sizesDiffer is the usage error for -create with -max or -size on an
 // existing queue of other sizes: the kernel keeps a queue's sizes for its
 // life, so the flags can never be met while it exists.
-func (c *config) sizesDiffer(flagName, name string, dir chanmq.OpenOption) error {
+func (c *config) sizesDiffer(flagName, name string, access []chanmq.OpenOption) error {
 	asked := ""
 	if c.maxMsgs > 0 {
 		asked += fmt.Sprintf(" -max %d", c.maxMsgs)
@@ -87,7 +98,7 @@ func (c *config) sizesDiffer(flagName, name string, dir chanmq.OpenOption) error
 		asked += fmt.Sprintf(" -size %d", c.msgSize)
 	}
 	has := "other sizes"
-	if q, err := chanmq.Open(name, dir); err == nil {
+	if q, err := chanmq.Open(name, access...); err == nil {
 		has = fmt.Sprintf("-max %d -size %d", q.Cap(), q.MessageSize())
 		q.Close()
 	}

@@ -62,7 +62,7 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.stream, "stream", "", "`name` of the stream; in: the stream to consume (required); out: the stream that must capture -subject (optional, checked)")
 	fs.StringVar(&c.durable, "durable", "", "in: durable pull consumer `name`")
 	fs.BoolVar(&c.createConsumer, "create-consumer", false, "in: create the durable consumer if it does not exist")
-	fs.DurationVar(&c.ackWait, "ack-wait", 30*time.Second, "in: AckWait of a consumer that -create-consumer creates")
+	fs.DurationVar(&c.ackWait, "ack-wait", mqbridge.DefaultAckWait, "in: AckWait of a consumer that -create-consumer creates; given, it is compared with an existing consumer's (a warning if they differ)")
 	fs.StringVar(&c.filter, "filter", "", "in: filter `subject` of a consumer that -create-consumer creates")
 	fs.StringVar(&c.deadLetter, "dead-letter", "", "in: `subject` that gets a copy of each message the queue cannot take, before it is terminated")
 	fs.StringVar(&c.journal, "journal", "", "`directory` for the journals (out.journal, in.journal); keep it on a volume that survives restarts")
@@ -85,6 +85,11 @@ func parse(args []string, stderr io.Writer) (*config, error) {
 	}
 	if err := tookAFlag(fs); err != nil {
 		return nil, err
+	}
+	if !given(fs, "ack-wait") {
+		// Not asked for: the bridge creates a consumer with its default
+		// and has nothing to compare an existing consumer's with.
+		c.ackWait = 0
 	}
 	if fs.NArg() > 0 {
 		return nil, usagef("unexpected argument %q", fs.Arg(0))
@@ -110,6 +115,13 @@ func tookAFlag(fs *flag.FlagSet) error {
 		err = usagef("-%s needs %s; it took the next flag, %s, as its value", f.Name, what, v)
 	})
 	return err
+}
+
+// given reports whether the command line set the flag name.
+func given(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }
 
 // validate refuses, before anything connects, a command line that cannot
