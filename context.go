@@ -141,15 +141,22 @@ func (w *waiter) attempt(buf []byte, prio uint) (int, uint, error) {
 // do receives into buf (or sends buf with prio). With block false it makes
 // one attempt and returns errAgain if it would wait. With block true it
 // waits until the syscall succeeds or fails, ctx ends, the Queue closes,
-// or interrupted reports true (errInterrupted). err is a raw errno,
+// or interrupted reports true (errInterrupted); waited says whether the
+// first attempt found the queue empty (or full). err is a raw errno,
 // ErrClosed, errInterrupted or ctx's error; a message received is always
 // returned, even if ctx ends at the same moment. The caller checks first
 // that ctx has not ended (ctxEnded), so that such a call takes nothing.
-func (w *waiter) do(ctx context.Context, buf []byte, prio uint, block bool) (int, uint, error) {
-	n, p, err := w.attempt(buf, prio)
+func (w *waiter) do(ctx context.Context, buf []byte, prio uint, block bool) (n int, p uint, waited bool, err error) {
+	n, p, err = w.attempt(buf, prio)
 	if err != errAgain || !block {
-		return n, p, err
+		return n, p, false, err
 	}
+	n, p, err = w.wait(ctx, buf, prio)
+	return n, p, true, err
+}
+
+// wait is do after a first attempt found the queue empty (or full).
+func (w *waiter) wait(ctx context.Context, buf []byte, prio uint) (int, uint, error) {
 	// Retry for at most spinFor before parking; see spinFor.
 	for start, done := time.Now(), ctx.Done(); ; {
 		select {
@@ -162,7 +169,7 @@ func (w *waiter) do(ctx context.Context, buf []byte, prio uint, block bool) (int
 		}
 		runtime.Gosched()
 		sysYield()
-		if n, p, err = w.attempt(buf, prio); err != errAgain {
+		if n, p, err := w.attempt(buf, prio); err != errAgain {
 			return n, p, err
 		}
 		if time.Since(start) >= spinFor {

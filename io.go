@@ -71,7 +71,7 @@ func (q *Queue) send(ctx context.Context, msg []byte, priority uint, block bool)
 	if err := ctxEnded(ctx, q.done); err != nil {
 		return opError("send", q.name, err)
 	}
-	_, _, err := q.tx.do(ctx, msg, priority, block)
+	_, _, _, err := q.tx.do(ctx, msg, priority, block)
 	switch err {
 	case nil:
 		return nil
@@ -90,36 +90,51 @@ func (q *Queue) send(ctx context.Context, msg []byte, priority uint, block bool)
 // numbered in the order this Queue took it. A call whose ctx has ended
 // takes nothing. A nonblocking call that finds nothing returns errAgain,
 // unwrapped and without allocating (emptyError makes the caller's error).
-func (q *Queue) receive(ctx context.Context, buf []byte, block bool) (m heldMessage, fromKernel bool, err error) {
+func (q *Queue) receive(ctx context.Context, buf []byte, block bool) (m heldMessage, from source, err error) {
 	switch {
 	case !q.canRecv:
-		return m, false, opError("receive", q.name, q.cannot(ErrWriteOnly))
+		return m, fromHeld, opError("receive", q.name, q.cannot(ErrWriteOnly))
 	case q.closed.Load():
-		return m, false, opError("receive", q.name, ErrClosed)
+		return m, fromHeld, opError("receive", q.name, ErrClosed)
 	case len(buf) < q.msgSize:
-		return m, false, opError("receive", q.name, fmt.Errorf("%w: %d bytes, the queue's MessageSize is %d (use a buffer of q.MessageSize() bytes)", ErrBufferTooSmall, len(buf), q.msgSize))
+		return m, fromHeld, opError("receive", q.name, fmt.Errorf("%w: %d bytes, the queue's MessageSize is %d (use a buffer of q.MessageSize() bytes)", ErrBufferTooSmall, len(buf), q.msgSize))
 	}
 	for {
 		if err := ctxEnded(ctx, q.done); err != nil {
-			return m, false, opError("receive", q.name, err)
+			return m, fromHeld, opError("receive", q.name, err)
 		}
 		if held, ok := q.held.pop(); ok {
-			return held, false, nil
+			return held, fromHeld, nil
 		}
-		n, prio, err := q.rx.do(ctx, buf, 0, block)
+		n, prio, waited, err := q.rx.do(ctx, buf, 0, block)
 		switch err {
 		case nil:
-			return heldMessage{Message{Data: buf[:n], Priority: prio}, q.held.next()}, true, nil
+			from = fromKernel
+			if waited {
+				from = fromKernelAfterWait
+			}
+			return heldMessage{Message{Data: buf[:n], Priority: prio}, q.held.next()}, from, nil
 		case errInterrupted:
 			continue
 		case errAgain:
-			return m, false, errAgain // the caller decides: ErrEmpty, or for a pump nothing more to read ahead
+			return m, fromHeld, errAgain // the caller decides: ErrEmpty, or for a pump nothing more to read ahead
 		case errMsgSize:
 			err = fmt.Errorf("%w: the queue's MessageSize is %d", ErrBufferTooSmall, q.msgSize)
 		}
-		return m, false, failure("receive", q.name, err, nil)
+		return m, fromHeld, failure("receive", q.name, err, nil)
 	}
 }
+
+// source says where receive found a message: among the held messages (or,
+// with an error, nowhere), or in the kernel queue, at once or after
+// waiting for it (the queue was empty when the call began).
+type source int
+
+const (
+	fromHeld source = iota
+	fromKernel
+	fromKernelAfterWait
+)
 
 // receiveNew is receive into a pooled buffer, returning a new slice.
 func (q *Queue) receiveNew(ctx context.Context, block bool) ([]byte, uint, error) {
@@ -128,8 +143,8 @@ func (q *Queue) receiveNew(ctx context.Context, block bool) ([]byte, uint, error
 		_, _, err := q.receive(ctx, nil, block)
 		return nil, 0, err
 	}
-	m, fromKernel, err := q.receive(ctx, *bp, block)
-	if fromKernel {
+	m, from, err := q.receive(ctx, *bp, block)
+	if from != fromHeld {
 		msg := make([]byte, len(m.Data))
 		copy(msg, m.Data)
 		m.Data = msg
@@ -148,11 +163,11 @@ func (q *Queue) emptyError(err error) error {
 
 // receiveInto is receive into the caller's buf.
 func (q *Queue) receiveInto(ctx context.Context, buf []byte, block bool) (int, uint, error) {
-	m, fromKernel, err := q.receive(ctx, buf, block)
+	m, from, err := q.receive(ctx, buf, block)
 	if err != nil {
 		return 0, 0, q.emptyError(err)
 	}
-	if !fromKernel {
+	if from == fromHeld {
 		copy(buf, m.Data)
 	}
 	return len(m.Data), m.Priority, nil

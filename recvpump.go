@@ -39,8 +39,13 @@ type recvPump[T any] struct {
 	// leaveUser, so that it may call Close.
 	ownsData bool
 
-	ahead   fifo // taken, not handed out, in take order; ahead.front() is the one offered
-	limit   int  // most messages ahead holds: Buffer(n)+1
+	ahead fifo // taken, not handed out, in take order; ahead.front() is the one offered
+	limit int  // most messages ahead holds: Buffer(n)+1
+	// dry: the kernel queue was empty at the last look (a receive found
+	// nothing, or had to wait for its message). A read-ahead now would
+	// most likely find it empty again, a syscall for nothing, so the pump
+	// reads ahead again only after a message that was there at once.
+	dry     bool
 	markers []heldMessage
 	spare   [][]byte // receive buffers not in use, each of the queue's MessageSize
 }
@@ -131,17 +136,24 @@ func (p *recvPump[T]) pump(ctx context.Context) error {
 // false when the queue is empty.
 func (p *recvPump[T]) take(ctx context.Context, block bool) (got bool, err error) {
 	buf := p.buffer()
-	m, fromKernel, err := p.q.receive(ctx, buf, block)
+	m, from, err := p.q.receive(ctx, buf, block)
 	if err != nil {
 		p.spare = append(p.spare, buf)
 		if err == errAgain {
+			p.dry = true
 			return false, nil
 		}
 		return false, err
 	}
-	if !fromKernel || p.ownsData {
+	switch from {
+	case fromKernelAfterWait:
+		p.dry = true
+	case fromKernel:
+		p.dry = false
+	}
+	if from == fromHeld || p.ownsData {
 		p.spare = append(p.spare, buf)
-		if fromKernel {
+		if from != fromHeld {
 			m.Data = append(make([]byte, 0, len(m.Data)), m.Data...)
 		}
 		buf = nil
@@ -157,10 +169,11 @@ func (p *recvPump[T]) take(ctx context.Context, block bool) (got bool, err error
 }
 
 // readAhead takes messages without waiting until ahead is full or the
-// queue is empty. It stops at an end-of-stream marker: what follows one
-// is taken only when all before it has been handed out, one at a time.
+// queue is empty (or was at the last look: see dry). It stops at an
+// end-of-stream marker: what follows one is taken only when all before it
+// has been handed out, one at a time.
 func (p *recvPump[T]) readAhead(ctx context.Context) error {
-	for p.markers == nil && p.ahead.len() < p.limit {
+	for !p.dry && p.markers == nil && p.ahead.len() < p.limit {
 		got, err := p.take(ctx, false)
 		if err != nil || !got {
 			return err
